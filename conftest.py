@@ -1,0 +1,10 @@
+"""Root test configuration: the test suite runs the book in quick mode and imports `lib` from book/."""
+import os
+import sys
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parent / "book"
+sys.path.insert(0, str(BOOK))
+
+# Inherited by the notebook kernels that nbval starts: training is capped to a few steps.
+os.environ["CNNBOOK_QUICK"] = "1"
