@@ -34,6 +34,8 @@ def collapse_carriage_returns(text: str) -> str:
     lines = []
     for line in text.split("\n"):
         parts = [p for p in line.split("\r") if p]
+        if len(parts) > 1 and not parts[-1].strip():
+            continue  # a progress bar that cleared itself when it finished leaves nothing behind
         lines.append(parts[-1] if parts else "")
     return "\n".join(lines)
 

@@ -72,6 +72,8 @@ def test_stored_outputs_come_from_one_clean_run(path):
 def test_executor_keeps_the_last_state_of_progress_bars_and_merges_streams():
     ex = _executor()
     assert ex.collapse_carriage_returns("\r 10%|#\r 50%|#####\r100%|##########\nnext\n") == "100%|##########\nnext\n"
+    assert ex.collapse_carriage_returns("\r 10%|#\r100%|##\r        \repoch 1 done\n") == "epoch 1 done\n"
+    assert ex.collapse_carriage_returns("\r 50%|#\r         \r\nepoch 1 done\n") == "epoch 1 done\n"
     outputs = [
         {"output_type": "stream", "name": "stdout", "text": "a\r"},
         {"output_type": "stream", "name": "stdout", "text": "b\n"},

@@ -6,6 +6,7 @@
     lib.visualize         feature maps, filters, curves, predictions
     lib.receptive_field   receptive fields (theoretical and effective)
 """
+from . import _compat  # noqa: F401  (display fixes for third-party tools)
 from . import data, models, receptive_field, training, visualize
 from .data import load_dataset
 from .models import MODELS, get_model

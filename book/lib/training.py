@@ -1,0 +1,602 @@
+"""Training and evaluation for in-memory image datasets, fast on a GPU and usable on a CPU.
+
+`fit` follows the recipe of the CIFAR-10 speed runs (Page's ResNet-9, airbench): the whole dataset
+lives on the device as one tensor, moved there once; every epoch draws a seeded permutation and slices
+batches out of it; augmentation (random crop with zero padding + horizontal flip) and normalisation
+run on the device, on the whole batch at once. On CUDA the forward pass runs under bf16 autocast (fp16
+with a GradScaler on GPUs without bf16). Nothing here is specific to one network: any `nn.Module`
+mapping (N, C, H, W) images to class scores trains, including GoogLeNet, whose auxiliary heads make
+it return a tuple in train mode.
+
+Quick mode: when the environment variable CNNBOOK_QUICK is set (the test suite sets it), `fit` caps
+every epoch at a few steps and evaluates on at most 512 test images, so a notebook runs in seconds;
+`pick(full=..., quick=...)` chooses budgets the same way.
+
+Output of `fit`: a plain-text tqdm bar on stdout while an epoch runs (removed when it ends) and one
+line per finished epoch:
+
+    epoch 1/5  train loss 1.234 acc 0.553  test loss 1.012 acc 0.641  12.3 s
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+if TYPE_CHECKING:  # annotations only
+    from matplotlib.figure import Figure
+
+    from .data import ImageData
+
+QUICK_ENV = "CNNBOOK_QUICK"
+QUICK_STEPS = 5  # training steps per epoch in quick mode
+QUICK_TEST_IMAGES = 512  # test images evaluated per epoch in quick mode
+SCHEDULES = ("onecycle", "cosine", "constant")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------------- mode, device, seed
+
+def quick_mode() -> bool:
+    """True when the environment variable CNNBOOK_QUICK is set to anything but "" or "0"."""
+    return os.environ.get(QUICK_ENV, "") not in ("", "0")
+
+
+def pick(*, full: T, quick: T) -> T:
+    """Return `quick` in quick mode and `full` otherwise, e.g. `epochs = pick(full=10, quick=1)`."""
+    return quick if quick_mode() else full
+
+
+def get_device() -> torch.device:
+    """The fastest device available: CUDA, then Apple's MPS, then the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    """A readable name for `device` (default: `get_device()`): "NVIDIA H200", "Apple MPS", "CPU (2 threads)"."""
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    if device.type == "cpu":
+        threads = torch.get_num_threads()
+        return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
+    return str(device)
+
+
+def seed_everything(seed: int, *, deterministic: bool = False) -> None:
+    """Seed Python's, NumPy's and PyTorch's random generators (all devices) with `seed`.
+
+    On the CPU this makes a run repeatable. On a GPU some kernels (cuDNN's convolution algorithms,
+    atomic adds in backward passes) stay non-deterministic: `deterministic=True` also asks cuDNN for
+    deterministic algorithms and turns off its benchmarking, which costs some speed.
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds the CPU and every CUDA/MPS device
+    if deterministic:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """The number of parameters (scalars) of `model`, or only of those with `requires_grad`."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that a timer measures the work and not only its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _normalizer(data: ImageData, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """(x - mean) / std per channel with `data`'s statistics, the tensors built once on `device`."""
+    mean = torch.tensor(data.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(data.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    return lambda x: (x - mean) / std
+
+
+# ------------------------------------------------------------------------------------------ history
+
+@dataclass
+class History:
+    """What `fit` measured, one list entry per epoch.
+
+    `train_loss` and `train_acc` are averages over the epoch's training steps (augmented batches, train
+    mode; the loss of the main output, with label smoothing if any, without auxiliary terms);
+    `test_loss` and `test_acc` come from evaluating the test split (plain cross-entropy, eval mode)
+    after the epoch. `epoch_seconds` covers training plus evaluation, `seconds` the whole `fit` call,
+    `images_per_second` only the training steps after the very first one (a warm-up that includes
+    cuDNN's autotuning and compilation). `lr` is the learning rate of each epoch's last step.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    device: str = ""
+    images_per_second: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def final_test_acc(self) -> float:
+        """Test accuracy after the last epoch (nan before any epoch)."""
+        return self.test_acc[-1] if self.test_acc else math.nan
+
+    def summary(self) -> str:
+        """One line: final and best test accuracy, epochs, time, throughput and device."""
+        if not self.test_acc:
+            return "no epochs trained"
+        epochs = len(self.test_acc)
+        return (
+            f"test acc {self.final_test_acc:.3f} (best {max(self.test_acc):.3f}), "
+            f"train acc {self.train_acc[-1]:.3f} after {epochs} epoch{'s' if epochs != 1 else ''}; "
+            f"{self.seconds:.1f} s, {self.images_per_second:,.0f} img/s on {self.device}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists and numbers, e.g. to save as JSON."""
+        return dataclasses.asdict(self)
+
+    def plot(self) -> Figure:
+        """Accuracy and loss curves (see `lib.visualize.plot_history`)."""
+        from .visualize import plot_history  # visualize imports this module
+
+        return plot_history(self)
+
+
+# ------------------------------------------------------------------------------- pieces of fit
+
+def random_crop_flip(
+    images: torch.Tensor, *, padding: int = 4, flip: bool = True, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Augment a batch on its own device: a random crop from the zero-padded image, then a random flip.
+
+    Every image gets its own shift (up to `padding` pixels each way) and, if `flip`, a coin toss for a
+    horizontal flip; all of it is done with whole-batch tensor operations, no loop over images.
+    With `padding=0` and `flip=False` the batch comes back unchanged.
+    """
+    n, c, h, w = images.shape
+    device = images.device
+    draw_on = generator.device if generator is not None else device  # random numbers where the generator is
+    if padding > 0:
+        padded = F.pad(images, (padding, padding, padding, padding))  # zeros: black borders
+        # offsets in [0, 2 * padding] for the top-left corner of each image's crop
+        offsets = torch.randint(0, 2 * padding + 1, (2, n), device=draw_on, generator=generator).to(device)
+        rows = offsets[0].view(n, 1) + torch.arange(h, device=device)  # (N, H)
+        cols = offsets[1].view(n, 1) + torch.arange(w, device=device)  # (N, W)
+        padded = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * padding))
+        images = padded.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+    if flip:
+        flipped = (torch.rand(n, device=draw_on, generator=generator) < 0.5).to(device)
+        images = torch.where(flipped.view(n, 1, 1, 1), images.flip(3), images)
+    return images
+
+
+def lr_factor(schedule: str, step: int, total_steps: int, *, warmup: float = 0.25) -> float:
+    """The learning rate at `step` (counted from 0) as a fraction of the peak rate.
+
+    "constant": 1 throughout. "cosine": from 1 down to 0 along half a cosine. "onecycle" (Smith's
+    one-cycle policy as in the CIFAR-10 speed runs): linear warm-up from 1/25 to 1 over the first
+    `warmup` fraction of the steps, then linear decay to 0 at `total_steps`.
+    """
+    t = min(max(step / max(total_steps, 1), 0.0), 1.0)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    if schedule == "onecycle":
+        start = 1 / 25
+        if t < warmup:
+            return start + (1.0 - start) * t / warmup
+        return (1.0 - t) / (1.0 - warmup)
+    raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+
+
+def make_optimizer(
+    model: nn.Module, name: str, *, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """SGD (with Nesterov momentum when momentum > 0), Adam or AdamW over `model`'s trainable parameters.
+
+    Weight decay applies only to weight matrices and convolution kernels: parameters with one dimension
+    (biases, BatchNorm's scale and shift) are not decayed, the "no bias decay" of He et al. 2019 (Bag
+    of Tricks for Image Classification, section 3.1).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    name = name.lower()
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    """bf16 on CUDA GPUs that support it, fp16 on older ones, None (full precision) elsewhere."""
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _grad_scaler():
+    """fp16 gradients underflow without loss scaling (bf16 has fp32's range and needs none)."""
+    if hasattr(torch.amp, "GradScaler"):  # torch >= 2.3
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()
+
+
+def _autocast(device: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _split_outputs(outputs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(main, [aux...]) from a model's output: a tensor, or a tuple/namedtuple whose first entry is main."""
+    if isinstance(outputs, (tuple, list)):
+        main, *aux = outputs
+        return main, [a for a in aux if a is not None]
+    return outputs, []
+
+
+def classification_loss(
+    outputs: Any, labels: torch.Tensor, *, aux_weight: float = 0.3, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training loss for a model's output: CE(main) + aux_weight * sum of CE(aux).
+
+    `outputs` is a tensor of class scores, or a tuple whose first entry is the main output and whose
+    others are auxiliary heads' scores (GoogLeNet in train mode). The losses are computed in float32.
+
+    Returns:
+        (total loss, main output's loss, main output's scores).
+    """
+    main, aux = _split_outputs(outputs)
+    main_loss = F.cross_entropy(main.float(), labels, label_smoothing=label_smoothing)
+    total = main_loss
+    for scores in aux:
+        total = total + aux_weight * F.cross_entropy(scores.float(), labels, label_smoothing=label_smoothing)
+    return total, main_loss, main
+
+
+def _device_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A generator on `device` for the augmentation's random numbers (CPU generator if there is none)."""
+    try:
+        return torch.Generator(device=device).manual_seed(seed)
+    except RuntimeError:
+        return torch.Generator().manual_seed(seed)
+
+
+@torch.no_grad()
+def _evaluate_tensors(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    batch_size: int,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` (already in eval mode) on `images` in batches."""
+    if len(images) == 0:
+        return math.nan, math.nan
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start:start + batch_size].to(device, non_blocking=True))
+        y = labels[start:start + batch_size].to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, amp_dtype):
+            logits, _ = _split_outputs(model(x))
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    return loss_sum.item() / len(images), correct.item() / len(images)
+
+
+# ---------------------------------------------------------------------------------------------- fit
+
+def fit(
+    model: nn.Module,
+    data: ImageData,
+    *,
+    epochs: int = 5,
+    batch_size: int = 128,
+    lr: float = 0.05,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    schedule: str = "onecycle",
+    label_smoothing: float = 0.0,
+    augment: bool = False,
+    aux_weight: float = 0.3,
+    amp: bool = True,
+    channels_last: bool = False,
+    compile: bool = False,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    max_steps_per_epoch: int | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+) -> History:
+    """Train `model` on `data.train_*` and evaluate it on `data.test_*` after every epoch.
+
+    The model is moved to `device` (default: `get_device()`) and stays there. Each epoch shuffles the
+    training set with a generator seeded from `seed` and takes `len(train) // batch_size` full batches
+    (the remainder differs every epoch, so no image is skipped for good; a set smaller than one batch is
+    one batch).
+
+    Args:
+        model: maps normalised (N, C, H, W) batches to class scores. If it returns a tuple in train
+            mode (GoogLeNet: main output first, then the auxiliary heads), the loss is
+            CE(main) + aux_weight * sum of CE(aux); evaluation uses eval mode and the main output only.
+        data: an `ImageData`; images in [0, 1], normalised per batch with `data.mean` and `data.std`.
+        epochs: passes over the training set.
+        batch_size: images per step.
+        lr: the peak learning rate of the schedule.
+        optimizer: "sgd" (Nesterov momentum), "adam" or "adamw".
+        momentum: SGD's momentum (ignored by Adam and AdamW).
+        weight_decay: L2 penalty on weights; biases and BatchNorm parameters are never decayed
+            (see `make_optimizer`).
+        schedule: "onecycle", "cosine" or "constant", stepped after every batch (see `lr_factor`).
+        label_smoothing: passed to the cross-entropy loss (training only).
+        augment: random crop from the image padded by 4 black pixels plus a random horizontal flip,
+            done on the device for the whole batch (see `random_crop_flip`).
+        aux_weight: weight of each auxiliary loss (0.3 in the GoogLeNet paper).
+        amp: on CUDA, run forward passes under bf16 autocast (fp16 with gradient scaling on GPUs
+            without bf16). Ignored on the CPU and MPS.
+        channels_last: store the model and batches as NHWC, which tensor cores prefer.
+        compile: wrap the model in `torch.compile`; if that fails, say so in one line and train
+            without it.
+        device: where to train; default `get_device()`.
+        seed: seeds Python, NumPy and PyTorch (`seed_everything`), then the shuffling and augmentation
+            generators; dropout draws from PyTorch's global generator.
+        max_steps_per_epoch: cap on the steps per epoch (quick mode caps at 5 in any case).
+        progress: show a tqdm bar during each epoch.
+        verbose: print one line per epoch (and the quick-mode notice).
+
+    Returns:
+        A `History` with per-epoch losses, accuracies and timings.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if optimizer.lower() not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    started = time.perf_counter()
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cuda" and not torch.backends.cudnn.deterministic:
+        torch.backends.cudnn.benchmark = True  # batch shapes are fixed: let cuDNN pick the fastest kernels
+    seed_everything(seed)
+
+    # The whole dataset on the device, once.
+    train_x = data.train_images.to(device)
+    train_y = data.train_labels.to(device)
+    test_x, test_y = data.test_images, data.test_labels
+    n_train, n_test = len(train_x), len(test_x)
+    if n_train == 0:
+        raise ValueError("the training split is empty")
+    batch_size = min(batch_size, n_train)
+    steps = n_train // batch_size
+    if max_steps_per_epoch is not None:
+        steps = max(1, min(steps, max_steps_per_epoch))
+    if quick_mode():
+        steps = min(steps, QUICK_STEPS)
+        n_test = min(n_test, QUICK_TEST_IMAGES)
+        if verbose:
+            print(f"{QUICK_ENV} is set: training capped at {steps} of {n_train // batch_size} steps per epoch, "
+                  f"evaluation at {n_test:,} of {len(test_x):,} test images")
+    test_x, test_y = test_x[:n_test].to(device), test_y[:n_test].to(device)
+    normalize = _normalizer(data, device)
+
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    total_steps = epochs * steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(schedule, step, total_steps))
+    amp_dtype = _autocast_dtype(device, amp)
+    scaler = _grad_scaler() if amp_dtype == torch.float16 else None
+    shuffle_gen = torch.Generator().manual_seed(seed)  # on the CPU: the same order on every device
+    augment_gen = _device_generator(device, seed + 1)
+    runner: Callable[[torch.Tensor], Any] = model
+    if compile:
+        try:
+            runner = torch.compile(model)
+        except Exception as error:  # noqa: BLE001 - any failure means: train without it
+            print(f"torch.compile unavailable ({type(error).__name__}); training without it")
+
+    def train_step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with _autocast(device, amp_dtype):
+            loss, main_loss, main = classification_loss(runner(x), y, aux_weight=aux_weight,
+                                                        label_smoothing=label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        scheduler.step()
+        return main_loss.detach(), (main.argmax(1) == y).sum()
+
+    history = History(device=device_name(device))
+    train_seconds = 0.0
+    images_seen = 0
+    width = len(str(epochs))
+    was_training = model.training
+    for epoch in range(1, epochs + 1):
+        epoch_start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n_train, generator=shuffle_gen).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        bar = tqdm(total=steps, desc=f"epoch {epoch:>{width}}/{epochs}", file=sys.stdout, leave=False,
+                   disable=not progress, bar_format="{l_bar}{bar:10}{r_bar}")
+        refresh_every = max(1, steps // 20)  # reading the running loss waits for the GPU: not every step
+        _synchronize(device)
+        step_start, first_timed = time.perf_counter(), 0
+        for step in range(steps):
+            if epoch == 1 and step == 1:  # the first step is warm-up (cuDNN autotuning, compilation)
+                _synchronize(device)
+                step_start, first_timed = time.perf_counter(), 1
+            index = order[step * batch_size:(step + 1) * batch_size]
+            x = train_x[index]
+            if augment:
+                x = random_crop_flip(x, generator=augment_gen)
+            x = normalize(x)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if step == steps - 1:
+                last_lr = opt.param_groups[0]["lr"]
+            if step == 0 and runner is not model:
+                try:
+                    step_loss, step_correct = train_step(x, train_y[index])
+                except Exception as error:  # noqa: BLE001 - compilation happens at the first call
+                    print(f"torch.compile failed ({type(error).__name__}); training without it")
+                    runner = model
+                    step_loss, step_correct = train_step(x, train_y[index])
+            else:
+                step_loss, step_correct = train_step(x, train_y[index])
+            loss_sum += step_loss
+            correct += step_correct
+            bar.update()
+            if progress and ((step + 1) % refresh_every == 0 or step + 1 == steps):
+                bar.set_postfix_str(f"loss {loss_sum.item() / (step + 1):.3f}, "
+                                    f"acc {correct.item() / ((step + 1) * batch_size):.3f}", refresh=False)
+        _synchronize(device)
+        train_seconds += time.perf_counter() - step_start
+        images_seen += (steps - first_timed) * batch_size
+        bar.close()
+
+        model.eval()
+        test_loss, test_acc = _evaluate_tensors(
+            runner, test_x, test_y, normalize, batch_size=max(512, batch_size), device=device,
+            amp_dtype=amp_dtype, channels_last=channels_last)
+        history.train_loss.append(loss_sum.item() / steps)
+        history.train_acc.append(correct.item() / (steps * batch_size))
+        history.test_loss.append(test_loss)
+        history.test_acc.append(test_acc)
+        history.lr.append(last_lr)
+        history.epoch_seconds.append(time.perf_counter() - epoch_start)
+        if verbose:
+            print(f"epoch {epoch:>{width}}/{epochs}  train loss {history.train_loss[-1]:.3f} "
+                  f"acc {history.train_acc[-1]:.3f}  test loss {test_loss:.3f} acc {test_acc:.3f}  "
+                  f"{history.epoch_seconds[-1]:.1f} s")
+    model.train(was_training)
+    history.images_per_second = images_seen / train_seconds if train_seconds > 0 else math.nan
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+# ---------------------------------------------------------------------------------- evaluate, predict
+
+def evaluate(
+    model: nn.Module,
+    data: ImageData,
+    *,
+    split: str = "test",
+    batch_size: int = 512,
+    device: torch.device | str | None = None,
+    limit: int | None = None,
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of `model` on a split of `data` ("test" or "train").
+
+    Runs in eval mode without gradients and restores the model's previous mode. `device` defaults to
+    the device the model is on (given a device, the model is moved there). `limit` evaluates only the
+    first `limit` images.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    images = data.train_images if split == "train" else data.test_images
+    labels = data.train_labels if split == "train" else data.test_labels
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    device = _place(model, device)
+    was_training = model.training
+    model.eval()
+    try:
+        return _evaluate_tensors(model, images, labels, _normalizer(data, device),
+                                 batch_size=batch_size, device=device)
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    data: ImageData,
+    *,
+    device: torch.device | str | None = None,
+    batch_size: int = 512,
+) -> torch.Tensor:
+    """Predicted class indices (int64, on the CPU) for images in [0, 1], shaped (N, C, H, W) or (C, H, W).
+
+    The images are normalised with `data.mean` and `data.std`; the model runs in eval mode (restored
+    afterwards) on `device`, by default the device it is on.
+    """
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    device = _place(model, device)
+    normalize = _normalizer(data, device)
+    was_training = model.training
+    model.eval()
+    try:
+        predictions = []
+        for start in range(0, len(images), batch_size):
+            logits, _ = _split_outputs(model(normalize(images[start:start + batch_size].to(device))))
+            predictions.append(logits.argmax(1).cpu())
+        return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
+    finally:
+        model.train(was_training)
+
+
+def _place(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """Move `model` to `device` if one is given; return the device it is on."""
+    if device is None:
+        return _model_device(model)
+    device = torch.device(device)
+    model.to(device)
+    return device
