@@ -25,12 +25,15 @@ EXPECTED_PARAMETERS = {
 }
 
 # The smallest input each builder accepts at its defaults, (C, H, W); every registered builder needs one.
+# Below it the network would run out of pixels (AlexNet's last pool needs 63, the ImageNet stems 32).
 SMALLEST_INPUT = {
     "lenet5": (1, 28, 28),
     "alexnet": (3, 63, 63),
+    "alexnet_cifar": (3, 15, 15),
     **{name: (3, 32, 32) for name in MODELS if name.startswith("vgg")},
     "googlenet": (3, 32, 32),
-    **{name: (3, 32, 32) for name in MODELS if name.startswith("resnet")},
+    **{f"resnet{d}": (3, 32, 32) for d in (18, 34, 50, 101, 152)},
+    **{f"resnet{d}": (3, 4, 4) for d in (20, 32, 44, 56, 110)},
 }
 
 
@@ -82,8 +85,8 @@ def test_wrong_channel_count_is_a_clear_error(built):
 def test_too_small_an_image_is_a_clear_error(built):
     name, model = built
     c, h, w = SMALLEST_INPUT[name]
-    with pytest.raises(ValueError, match=r"\d+x\d+"):
-        model(torch.randn(1, c, h // 2, w // 2))
+    with pytest.raises(ValueError, match=rf"{h}x{w}|{h - 1}x{w - 1}"):
+        model(torch.randn(1, c, h - 1, w - 1))
 
 
 def test_num_classes_sets_the_output_width():

@@ -513,3 +513,13 @@ def test_erf_of_a_named_layer_and_a_wrong_name():
     assert (heat > 0).sum() == 9
     with pytest.raises(ValueError, match="did you mean '1'"):
         effective_receptive_field(stack, 11, channels=1, layer="11")
+
+
+def test_a_subclass_of_conv2d_is_one_layer_named_after_its_module():
+    class MaskedConv(nn.Conv2d):
+        def forward(self, x):
+            return nn.functional.conv2d(x, self.weight * 0.5, self.bias, self.stride, self.padding)
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), MaskedConv(2, 2, 5))
+    table = receptive_field(model, (1, 16, 16))
+    assert [(row.name, row.kind, row.size) for row in table] == [("0", "conv", 3), ("1", "conv", 7)]

@@ -660,6 +660,13 @@ def _where(error: BaseException) -> str:
     return found
 
 
+class _LayerTracer(fx.Tracer):
+    """A tracer that keeps subclasses of conv and pool layers (e.g. a masked convolution) as one layer."""
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return isinstance(module, (nn.Conv2d, *_POOLS)) or super().is_leaf_module(module, qualified_name)
+
+
 def _trace(model: nn.Module) -> fx.GraphModule:
     """Symbolic trace of `model` (in eval mode) that keeps the book's input checks as graph nodes."""
     check = _checks.check_image_batch
@@ -670,7 +677,7 @@ def _trace(model: nn.Module) -> fx.GraphModule:
         return check(x, *args, **kwargs)
 
     # autowrap_functions covers `from ._checks import check_image_batch`; the patch covers module access.
-    tracer = fx.Tracer(autowrap_functions=(check,))
+    tracer = _LayerTracer(autowrap_functions=(check,))
     _checks.check_image_batch = check_or_record
     try:
         graph = tracer.trace(model)
