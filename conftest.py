@@ -8,3 +8,6 @@ sys.path.insert(0, str(BOOK))
 
 # Inherited by the notebook kernels that nbval starts: training is capped to a few steps.
 os.environ["CNNBOOK_QUICK"] = "1"
+# The suite runs two workers on two cores (pytest -n 2), each test process or notebook kernel with one
+# thread: two threads per process oversubscribe the cores and run several times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")

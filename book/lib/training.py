@@ -163,8 +163,8 @@ class History:
         epochs = len(self.test_acc)
         return (
             f"test acc {self.final_test_acc:.3f} (best {max(self.test_acc):.3f}), "
-            f"train acc {self.train_acc[-1]:.3f} after {epochs} epoch{'s' if epochs != 1 else ''}; "
-            f"{self.seconds:.1f} s, {self.images_per_second:,.0f} img/s on {self.device}"
+            f"train {self.train_acc[-1]:.3f}, {epochs} epoch{'s' if epochs != 1 else ''}, "
+            f"{self.seconds:.1f} s, {self.images_per_second:,.0f} img/s, {self.device}"
         )
 
     def to_dict(self) -> dict[str, Any]:
