@@ -357,3 +357,15 @@ def test_history_reports_and_plots():
     assert history.to_dict()["test_acc"] == [0.7, 0.75]
     figure = history.plot()
     assert isinstance(figure, Figure) and len(figure.axes) == 2
+
+
+def test_autocast_picks_bf16_only_on_gpus_with_bf16_tensor_cores(monkeypatch):
+    from lib import training
+
+    assert training._autocast_dtype(torch.device("cpu"), amp=True) is None
+    cuda = torch.device("cuda", 0)
+    assert training._autocast_dtype(cuda, amp=False) is None
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # T4 (Turing)
+    assert training._autocast_dtype(cuda, amp=True) is torch.float16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # H100/H200
+    assert training._autocast_dtype(cuda, amp=True) is torch.bfloat16

@@ -252,10 +252,15 @@ def make_optimizer(
 
 
 def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """bf16 on CUDA GPUs that support it, fp16 on older ones, None (full precision) elsewhere."""
+    """bf16 on CUDA GPUs with bf16 tensor cores (Ampere, compute capability 8.0, and later), fp16 on older
+    ones such as Colab's T4, None (full precision) elsewhere.
+
+    `torch.cuda.is_bf16_supported()` is not the test: it also counts bf16 that a Turing GPU only emulates,
+    which is slow there (and cuDNN has no bf16 convolutions below compute capability 8.0).
+    """
     if not amp or device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
 
 
 def _grad_scaler():
