@@ -72,6 +72,17 @@ def test_feature_maps_equal_running_the_layers_by_hand():
     assert all(not m._forward_hooks for m in model.modules())  # hooks removed
 
 
+def test_feature_maps_keep_pre_activation_values_before_an_in_place_relu():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True))
+    image = torch.rand(3, 8, 8) - 0.5
+    recorded = feature_maps(model, image, ["0"])["0"]
+    with torch.no_grad():
+        expected = model[0](image[None])
+    assert (expected < 0).any()  # there is something for the in-place ReLU to overwrite
+    torch.testing.assert_close(recorded, expected)
+
+
 def test_feature_maps_normalise_with_data_and_accept_a_batch_of_one():
     model = Small()
     data = tiny_data()

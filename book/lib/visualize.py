@@ -79,7 +79,11 @@ def feature_maps(
 
     def recorder(name: str):
         def hook(module: nn.Module, inputs, output) -> None:
-            outputs.setdefault(name, output.detach().cpu() if isinstance(output, torch.Tensor) else output)
+            # A copy, not a view: on the CPU `.cpu()` returns the same storage, and an in-place
+            # activation after this layer (nn.ReLU(inplace=True)) would overwrite what was recorded.
+            if isinstance(output, torch.Tensor):
+                output = output.detach().to("cpu", copy=True)
+            outputs.setdefault(name, output)
         return hook
 
     handles = [module.register_forward_hook(recorder(name)) for name, module in modules.items()]
