@@ -87,7 +87,7 @@ class BasicBlock(nn.Module):
 
     out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), where the shortcut is `downsample(x)` when
     the shape changes and `x` otherwise. With `residual=False` the addition is dropped: the block of a
-    "plain" network (section 3.4), otherwise identical.
+    "plain" network (section 3.3), otherwise identical.
     """
 
     expansion = 1
