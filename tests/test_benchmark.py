@@ -30,7 +30,7 @@ LAST_LINE = re.compile(r"^speed-up over the naive pipeline \(LeNet/MNIST-sized\)
 def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
     committed = bench.DEFAULT_OUTPUT.read_bytes() if bench.DEFAULT_OUTPUT.exists() else None
     output = tmp_path_factory.mktemp("bench") / "results.json"
-    process = subprocess.run([sys.executable, str(BENCH), "--quick", "--output", str(output)],
+    process = subprocess.run([sys.executable, str(BENCH), "--quick", "--threads", "1", "--output", str(output)],
                              cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-2000:]
     after = bench.DEFAULT_OUTPUT.read_bytes() if bench.DEFAULT_OUTPUT.exists() else None
@@ -110,6 +110,27 @@ def test_quick_results_estimate_each_listed_chapter(quick_run):
         assert all(positive(r["seconds"]) and positive(r["mult_adds_per_image"]) for r in chapter["runs"])
 
 
+def test_t4_only_updates_the_estimates_and_nothing_else(quick_run, tmp_path):
+    _, results = quick_run
+    stale = dict(results, t4_estimate={"assumptions": {}, "chapters": []})
+    output = tmp_path / "results.json"
+    output.write_text(json.dumps(stale))
+    updated = bench.main(["--t4-only", "--output", str(output)])
+    assert json.loads(output.read_text()) == updated
+    assert {k: v for k, v in updated.items() if k != "t4_estimate"} == \
+        {k: v for k, v in results.items() if k != "t4_estimate"}
+    assert updated["t4_estimate"]["chapters"] == results["t4_estimate"]["chapters"]
+    with pytest.raises(SystemExit, match="does not exist"):
+        bench.main(["--t4-only", "--output", str(tmp_path / "missing.json")])
+
+
+def test_committed_estimates_follow_the_chapter_table(quick_run):
+    # The chapters print the committed estimates; they must be those of the current CHAPTER_RUNS.
+    _, results = quick_run
+    committed = json.loads(bench.DEFAULT_OUTPUT.read_text())["t4_estimate"]["chapters"]
+    assert committed == results["t4_estimate"]["chapters"], "run: python benchmarks/bench.py --t4-only"
+
+
 # ----------------------------------------------------------------------------- the estimator by hand
 
 GPU = bench.GPUAssumptions(name="test", peak_flops=1e12, utilization=0.5, step_overhead_s=0.01,
@@ -131,6 +152,13 @@ def test_t4_seconds_overhead_bound_by_hand():
     seconds = bench.t4_seconds(1e3, layers=10, train_images=1_000, test_images=600, epochs=1,
                                batch_size=100, gpu=GPU)
     assert seconds == pytest.approx(0.2 + 0.04 / 3)
+
+
+def test_t4_seconds_max_steps_per_epoch_caps_the_training_steps():
+    # As in the compute-bound case, but 4 of the 10 steps: (1.2 * 4 + 2.4) * 2 epochs = 14.4 s.
+    seconds = bench.t4_seconds(1e9, layers=10, train_images=1_000, test_images=600, epochs=2,
+                               batch_size=100, max_steps_per_epoch=4, gpu=GPU)
+    assert seconds == pytest.approx(14.4)
 
 
 def test_t4_assumptions_reproduce_their_anchor():

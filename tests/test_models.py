@@ -19,6 +19,9 @@ EXPECTED_PARAMETERS = {
     "vgg13": 133_047_848, "vgg13_bn": 133_053_736,
     "vgg16": 138_357_544, "vgg16_bn": 138_365_992,
     "vgg19": 143_667_240, "vgg19_bn": 143_678_248,
+    # The paper's Table 1 columns that torchvision lacks: A-LRN (LRN adds no parameters) and C
+    # (1x1 convolutions in the last three stages; Table 2 rounds it to 134 million).
+    "vgg11_lrn": 132_863_336, "vgg16_c": 133_638_952, "vgg16_c_bn": 133_647_400,
     "googlenet": 13_004_888,
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
     "resnet101": 44_549_160, "resnet152": 60_192_808,

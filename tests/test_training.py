@@ -5,7 +5,9 @@ Everything runs on the CPU with networks of a few hundred parameters and dataset
 """
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
+import lib
 from lib import training
 from lib.data import ImageData
 from lib.training import (
@@ -369,3 +372,29 @@ def test_autocast_picks_bf16_only_on_gpus_with_bf16_tensor_cores(monkeypatch):
     assert training._autocast_dtype(cuda, amp=True) is torch.float16
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # H100/H200
     assert training._autocast_dtype(cuda, amp=True) is torch.bfloat16
+
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def test_t4_estimate_reads_a_chapter_from_the_results_file(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    runs = [{"label": "a", "count": 2, "seconds": 50.0}, {"label": "b", "count": 1, "seconds": 70.5}]
+    results.write_text(json.dumps({"t4_estimate": {
+        "assumptions": {"name": "Tesla T4 (Colab)"},
+        "chapters": [{"chapter": "01_lenet", "runs": runs, "seconds": 120.5}]}}))
+    estimate = lib.training.print_t4_estimate("01_lenet", results)
+    assert estimate["seconds"] == 120.5 and estimate["gpu"] == "Tesla T4 (Colab)"
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "Full mode on a Tesla T4 (Colab): about 2 min of training in 3 lib.fit calls"
+    with pytest.raises(ValueError, match=r"unknown chapter '09_x'.*01_lenet"):
+        lib.training.t4_estimate("09_x", results)
+    with pytest.raises(FileNotFoundError, match="bench.py"):
+        lib.training.t4_estimate("01_lenet", tmp_path / "missing.json")
+
+
+def test_t4_estimate_covers_every_chapter_that_trains():
+    # The committed results file has an estimate for every notebook that calls lib.fit.
+    chapters = sorted(path.stem for path in BOOK.glob("0[1-6]_*.ipynb") if "lib.fit(" in path.read_text())
+    for chapter in chapters:
+        assert lib.training.t4_estimate(chapter)["seconds"] > 0, chapter

@@ -160,6 +160,16 @@ def test_plot_history_one_run_and_several():
     assert len(figure.axes) == 2 and len(figure.axes[1].lines) == 4
     labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert labels == ["LeNet test", "LeNet train", "AlexNet test", "AlexNet train"]
+    assert figure.axes[1].get_yscale() == "linear"
+
+
+def test_plot_history_log_scale_for_the_loss_only():
+    history = History(train_loss=[40.0, 0.5], train_acc=[0.1, 0.7], test_loss=[900.0, 0.6], test_acc=[0.1, 0.7])
+    figure = plot_history(history, loss_scale="log")
+    assert [ax.get_yscale() for ax in figure.axes] == ["linear", "log"]
+    assert "log" in figure.axes[1].get_ylabel()
+    with pytest.raises(ValueError, match="'linear' or 'log'"):
+        plot_history(history, loss_scale="symlog")
 
 
 @pytest.mark.parametrize("channels", [1, 3])

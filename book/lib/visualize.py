@@ -219,11 +219,15 @@ def plot_filters(
 
 # ---------------------------------------------------------------------------------- training curves
 
-def plot_history(histories: History | dict[str, History]) -> Figure:
+def plot_history(histories: History | dict[str, History], *, loss_scale: str = "linear") -> Figure:
     """Accuracy (left) and loss (right) per epoch; test solid, train dashed, one colour per run.
 
-    Pass one `History`, or a dict {label: History} to compare runs.
+    Pass one `History`, or a dict {label: History} to compare runs. `loss_scale="log"` draws the loss
+    on a log scale: useful when one early value (e.g. the first test loss of a BatchNorm network,
+    evaluated with running statistics that have barely moved) would squash all the others.
     """
+    if loss_scale not in ("linear", "log"):
+        raise ValueError(f"loss_scale must be 'linear' or 'log', got {loss_scale!r}")
     runs = {"": histories} if isinstance(histories, History) else dict(histories)
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
     for i, (label, history) in enumerate(runs.items()):
@@ -239,6 +243,9 @@ def plot_history(histories: History | dict[str, History]) -> Figure:
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
+    loss_ax.set_yscale(loss_scale)
+    if loss_scale == "log":
+        loss_ax.set_ylabel("loss (log scale)")
     acc_ax.legend(fontsize=8)
     fig.tight_layout()
     plt.close(fig)
