@@ -114,7 +114,8 @@ def test_plot_feature_maps_grid():
     # 6 columns (the widest layer), one row per layer
     assert isinstance(figure, Figure) and len(figure.axes) == 12
     assert sum(len(ax.images) for ax in figure.axes) == 4 + 6
-    assert figure.axes[0].get_title(loc="left").startswith("features.0: 4x8x8")
+    titles = [block.get_suptitle() for block in figure.subfigs]  # one block per layer
+    assert titles == ["features.0: 4x8x8, 4 most active channels", "features.2: 6x3x3, 6 most active channels"]
     figure = plot_feature_maps(model, torch.rand(3, 8, 8), ["features.2"], max_channels=4, ncols=2)
     assert len(figure.axes) == 4
     with pytest.raises(ValueError, match="not a feature map"):

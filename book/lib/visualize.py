@@ -127,23 +127,22 @@ def plot_feature_maps(
     ncols = min(ncols, max(shown.values()))
     block_rows = {name: math.ceil(count / ncols) for name, count in shown.items()}
     nrows = sum(block_rows.values())
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.2 * ncols, 1.2 * nrows + 0.25 * len(layers)),
-                             squeeze=False, layout="constrained")
-    row = 0
-    for name, output in maps.items():
+    fig = plt.figure(figsize=(1.2 * ncols, 1.2 * nrows + 0.25 * len(layers)), layout="constrained")
+    # One subfigure per layer, titled on its own: a title on the first small image would widen the first
+    # column and push the others away from it.
+    blocks = fig.subfigures(len(maps), 1, height_ratios=[block_rows[name] for name in maps], squeeze=False)
+    for block, (name, output) in zip(blocks[:, 0], maps.items()):
         fmap = output[0].float()
         order = fmap.mean(dim=(1, 2)).argsort(descending=True)[:shown[name]]
-        for i in range(block_rows[name] * ncols):
-            ax = axes[row + i // ncols, i % ncols]
+        axes = block.subplots(block_rows[name], ncols, squeeze=False)
+        for i, ax in enumerate(axes.flat):
             ax.set_axis_off()
             if i < len(order):
                 ax.imshow(fmap[order[i]].numpy(), cmap="viridis")
                 ax.text(0.03, 0.04, f"{order[i].item()}", transform=ax.transAxes, fontsize=7, color="white",
                         bbox={"facecolor": "black", "alpha": 0.6, "pad": 1, "linewidth": 0})
         c, h, w = fmap.shape
-        axes[row, 0].set_title(f"{name}: {c}x{h}x{w}, {len(order)} most active channels", loc="left",
-                               fontsize=9, pad=3)
-        row += block_rows[name]
+        block.suptitle(f"{name}: {c}x{h}x{w}, {len(order)} most active channels", x=0.0, ha="left", fontsize=9)
     plt.close(fig)
     return fig
 
