@@ -69,6 +69,18 @@ def test_stored_outputs_come_from_one_clean_run(path):
         assert "execution" not in cell.get("metadata", {}), "per-cell timing metadata is stored"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_output_figure_has_alt_text(path):
+    # myst-nb reads a figure's alt text from the cell metadata; without it the <img> says only a file name.
+    missing = []
+    for index, cell in enumerate(_load(path)["cells"]):
+        images = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt", "")
+        if images and len(alt.strip()) < 40:
+            missing.append(f"cell {index} ({cell.get('id')}): {''.join(cell['source'])[:60]!r}")
+    assert not missing, 'set "mystnb": {"image": {"alt": "..."}} on:\n' + "\n".join(missing)
+
+
 def test_executor_keeps_the_last_state_of_progress_bars_and_merges_streams():
     ex = _executor()
     assert ex.collapse_carriage_returns("\r 10%|#\r 50%|#####\r100%|##########\nnext\n") == "100%|##########\nnext\n"

@@ -4,7 +4,8 @@ Builds the book with `jupyter-book build --all -W -n` from a copy of its sources
 `_toc.yml` in headless Chromium (one browser for all pages, a 1280 x 900 window, every network request
 refused: the book must work offline) and fails on what a reader would see as broken:
 
-- an image that did not load (`naturalWidth` 0), or an image outside the notebook outputs without alt text;
+- an image that did not load (`naturalWidth` 0), or an image without alt text (output figures take theirs
+  from the cell metadata `"mystnb": {"image": {"alt": "..."}}`);
 - clipped content, in one of three precise senses, measured with every dropdown open:
   1. a box with `overflow: hidden` (or `clip`) whose visible content reaches past it: content cut off;
   2. an element reaching past the content column (`article.bd-article`) without a scrolling box inside the
@@ -21,8 +22,7 @@ refused: the book must work offline) and fails on what a reader would see as bro
 - math that MathJax did not typeset offline, a request for the network, a missing local file, or a
   JavaScript error.
 
-Reported as warnings only: code cells, formulas and tables that scroll sideways, and output figures without
-alt text (set with the cell metadata `"mystnb": {"image": {"alt": "..."}}`).
+Reported as warnings only: code cells, formulas and tables that scroll sideways.
 
 A full-page screenshot of every page, as a reader first sees it, is saved in `_build/screenshots/`. The
 browser test is skipped, with the reason, where Chromium or Playwright is not installed. Playwright drives
@@ -223,8 +223,8 @@ def test_page_renders_cleanly_in_chromium(page_name, site, context):
                             for what, n in measured["sideways"].items())
         warnings.warn(f"{page_name}: scrolls sideways to be read whole: {summary}")
     if measured["altless_outputs"]:
-        warnings.warn(f"{page_name}: {measured['altless_outputs']} output figure(s) without alt text "
-                      '(cell metadata "mystnb": {"image": {"alt": "..."}})')
+        problems.append(f"{measured['altless_outputs']} output figure(s) without alt text "
+                        '(cell metadata "mystnb": {"image": {"alt": "..."}})')
     assert not problems, f"{page_name} ({url}):\n- " + "\n- ".join(problems)
 
 
