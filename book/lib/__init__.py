@@ -5,15 +5,16 @@
     lib.training          fit / evaluate, devices, seeds, quick mode
     lib.visualize         feature maps, filters, curves, predictions
     lib.receptive_field   receptive fields (theoretical and effective)
+    lib.distributed       data-parallel training under torchrun (used by lib.training.fit)
 """
 from . import _compat  # noqa: F401  (display fixes for third-party tools)
-from . import data, models, receptive_field, training, visualize
+from . import data, distributed, models, receptive_field, training, visualize
 from .data import load_dataset
 from .models import MODELS, get_model
 from .training import evaluate, fit, get_device, pick, quick_mode, seed_everything
 
 __all__ = [
-    "data", "models", "receptive_field", "training", "visualize",
+    "data", "distributed", "models", "receptive_field", "training", "visualize",
     "MODELS", "get_model", "load_dataset", "fit", "evaluate", "get_device", "pick", "quick_mode",
     "seed_everything",
 ]

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from . import distributed
+
 if TYPE_CHECKING:  # annotations only
     from matplotlib.figure import Figure
 
@@ -362,6 +364,9 @@ def fit(
     max_steps_per_epoch: int | None = None,
     progress: bool = True,
     verbose: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool | str | os.PathLike = False,
+    stop_after: int | None = None,
 ) -> History:
     """Train `model` on `data.train_*` and evaluate it on `data.test_*` after every epoch.
 
@@ -370,13 +375,21 @@ def fit(
     (the remainder differs every epoch, so no image is skipped for good; a set smaller than one batch is
     one batch).
 
+    Under torchrun with several processes (WORLD_SIZE > 1), every process calls `fit` with the same
+    arguments and trains data-parallel (see `lib.distributed`): each takes its GPU (LOCAL_RANK) or the
+    CPU, joins the process group, wraps the model in DistributedDataParallel and trains on its slice of
+    every global batch; the processes evaluate a share of the test set each and add up the results, so
+    every process returns the same `History`, and only rank 0 prints and writes the checkpoint. With
+    one process nothing of this happens.
+
     Args:
         model: maps normalised (N, C, H, W) batches to class scores. If it returns a tuple in train
             mode (GoogLeNet: main output first, then the auxiliary heads), the loss is
             CE(main) + aux_weight * sum of CE(aux); evaluation uses eval mode and the main output only.
         data: an `ImageData`; images in [0, 1], normalised per batch with `data.mean` and `data.std`.
         epochs: passes over the training set.
-        batch_size: images per step.
+        batch_size: images per step. Under torchrun this is the global batch: each of the WORLD_SIZE
+            processes takes batch_size / WORLD_SIZE of them (a ValueError if that is not a whole number).
         lr: the peak learning rate of the schedule.
         optimizer: "sgd" (Nesterov momentum), "adam" or "adamw".
         momentum: SGD's momentum (ignored by Adam and AdamW).
@@ -392,15 +405,26 @@ def fit(
         channels_last: store the model and batches as NHWC, which tensor cores prefer.
         compile: wrap the model in `torch.compile`; if that fails, say so in one line and train
             without it.
-        device: where to train; default `get_device()`.
+        device: where to train; default `get_device()`. Under torchrun: "cuda" (the default when
+            there are GPUs) means each process's own GPU, "cpu" trains every process on the CPU.
         seed: seeds Python, NumPy and PyTorch (`seed_everything`), then the shuffling and augmentation
-            generators; dropout draws from PyTorch's global generator.
+            generators; dropout draws from PyTorch's global generator. Under torchrun the shuffling is
+            the same in every process and the other draws differ per rank (`lib.distributed.rank_seed`).
         max_steps_per_epoch: cap on the steps per epoch (quick mode caps at 5 in any case).
         progress: show a tqdm bar during each epoch.
         verbose: print one line per epoch (and the quick-mode notice).
+        checkpoint: a file to write after every epoch (on rank 0, atomically): the weights, the
+            optimiser's and the schedule's state, the `History` so far and the state of every random
+            generator of every process.
+        resume: True continues from `checkpoint` if the file exists (and starts from epoch 1 if not);
+            a path continues from that file. The run must have the settings the file was written with
+            (epochs, batch size, steps per epoch, learning rate, optimiser, schedule, seed). A run
+            interrupted after an epoch and resumed ends with the weights of an uninterrupted run.
+        stop_after: return after this epoch, as if interrupted there; the schedule still spans `epochs`,
+            and a later call with `resume=True` trains the remaining epochs.
 
     Returns:
-        A `History` with per-epoch losses, accuracies and timings.
+        A `History` with per-epoch losses, accuracies and timings (after a resume: of all epochs).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
@@ -408,11 +432,24 @@ def fit(
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    if stop_after is not None and not 1 <= stop_after <= epochs:
+        raise ValueError(f"stop_after must be an epoch from 1 to {epochs}, got {stop_after}")
+    resume_from = _resume_path(checkpoint, resume)
     started = time.perf_counter()
-    device = torch.device(device) if device is not None else get_device()
+    # Under torchrun: this process's rank and the number of processes; checked before any waiting.
+    launch = distributed.launch_from_env()
+    world = launch.world_size
+    distributed.local_batch_size(batch_size, world)
+    if launch.distributed:
+        device = distributed.device_for(launch, device)
+        distributed.init(launch, device)
+        progress, verbose = progress and launch.main, verbose and launch.main
+    else:
+        device = torch.device(device) if device is not None else get_device()
     if device.type == "cuda" and not torch.backends.cudnn.deterministic:
         torch.backends.cudnn.benchmark = True  # batch shapes are fixed: let cuDNN pick the fastest kernels
-    seed_everything(seed)
+    process_seed = distributed.rank_seed(seed, launch.rank)  # `seed` itself in a single process
+    seed_everything(process_seed)
 
     # The whole dataset on the device, once.
     train_x = data.train_images.to(device)
@@ -421,7 +458,11 @@ def fit(
     n_train, n_test = len(train_x), len(test_x)
     if n_train == 0:
         raise ValueError("the training split is empty")
-    batch_size = min(batch_size, n_train)
+    if batch_size > n_train:  # one batch of everything (that the processes can share evenly)
+        batch_size = n_train - n_train % world
+        if batch_size == 0:
+            raise ValueError(f"{n_train} training images cannot be shared by {world} processes")
+    local_batch = batch_size // world
     steps = n_train // batch_size
     if max_steps_per_epoch is not None:
         steps = max(1, min(steps, max_steps_per_epoch))
@@ -431,7 +472,10 @@ def fit(
         if verbose:
             print(f"{QUICK_ENV} is set: training capped at {steps} of {n_train // batch_size} steps per epoch, "
                   f"evaluation at {n_test:,} of {len(test_x):,} test images")
-    test_x, test_y = test_x[:n_test].to(device), test_y[:n_test].to(device)
+    test_x, test_y = test_x[:n_test], test_y[:n_test]
+    if launch.distributed:  # each process evaluates its share of the test images
+        test_x, test_y = test_x.tensor_split(world)[launch.rank], test_y.tensor_split(world)[launch.rank]
+    test_x, test_y = test_x.to(device), test_y.to(device)
     normalize = _normalizer(data, device)
 
     model.to(device)
@@ -442,14 +486,47 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(schedule, step, total_steps))
     amp_dtype = _autocast_dtype(device, amp)
     scaler = _grad_scaler() if amp_dtype == torch.float16 else None
-    shuffle_gen = torch.Generator().manual_seed(seed)  # on the CPU: the same order on every device
-    augment_gen = _device_generator(device, seed + 1)
-    runner: Callable[[torch.Tensor], Any] = model
+    shuffle_gen = torch.Generator().manual_seed(seed)  # on the CPU: the same order on all devices and ranks
+    augment_gen = _device_generator(device, process_seed + 1)
+
+    history = History(device=device_name(device) if world == 1 else f"{world} x {device_name(device)}")
+    settings = {"epochs": epochs, "batch_size": batch_size, "steps_per_epoch": steps, "train_images": n_train,
+                "lr": lr, "optimizer": optimizer.lower(), "schedule": schedule, "seed": seed}
+    first_epoch, train_seconds, images_seen, seconds_before = 1, 0.0, 0, 0.0
+    if resume_from is not None and os.path.exists(resume_from):
+        state = _load_checkpoint(resume_from, settings)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
+        history = History(**{**state["history"], "device": history.device})
+        first_epoch = state["epoch"] + 1
+        train_seconds, images_seen, seconds_before = state["train_seconds"], state["images_seen"], state["seconds"]
+        shuffle_gen.set_state(state["shuffle"])
+        same_setup = len(state["rng"]) == world
+        if not (same_setup and _set_rng_state(state["rng"][launch.rank], augment_gen, device)):
+            # Another number of processes or another kind of device: fresh per-process streams.
+            fresh = distributed.rank_seed(seed + state["epoch"], launch.rank)
+            seed_everything(fresh)
+            augment_gen.manual_seed(fresh + 1)
+            if verbose:
+                origin = (f"{len(state['rng'])} process(es), this run has {world}" if not same_setup
+                          else "another kind of device")
+                print(f"the checkpoint comes from {origin}: augmentation and dropout draw new random numbers")
+        if verbose:
+            print(f"resuming from {os.path.basename(resume_from)} after epoch {state['epoch']} of {epochs}")
+    elif resume_from is not None and verbose:
+        print(f"no checkpoint {os.path.basename(resume_from)} yet: training from epoch 1")
+
+    trainer = distributed.wrap(model, device) if launch.distributed else model  # DDP: gradient all-reduce
+    runner: Callable[[torch.Tensor], Any] = trainer
     if compile:
         try:
-            runner = torch.compile(model)
+            runner = torch.compile(trainer)
         except Exception as error:  # noqa: BLE001 - any failure means: train without it
-            print(f"torch.compile unavailable ({type(error).__name__}); training without it")
+            if launch.main:
+                print(f"torch.compile unavailable ({type(error).__name__}); training without it")
 
     def train_step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with _autocast(device, amp_dtype):
@@ -466,12 +543,9 @@ def fit(
         scheduler.step()
         return main_loss.detach(), (main.argmax(1) == y).sum()
 
-    history = History(device=device_name(device))
-    train_seconds = 0.0
-    images_seen = 0
     width = len(str(epochs))
     was_training = model.training
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, (stop_after or epochs) + 1):
         epoch_start = time.perf_counter()
         model.train()
         order = torch.randperm(n_train, generator=shuffle_gen).to(device)
@@ -483,10 +557,12 @@ def fit(
         _synchronize(device)
         step_start, first_timed = time.perf_counter(), 0
         for step in range(steps):
-            if epoch == 1 and step == 1:  # the first step is warm-up (cuDNN autotuning, compilation)
+            if epoch == first_epoch and step == 1:  # the first step is warm-up (cuDNN autotuning, compilation)
                 _synchronize(device)
                 step_start, first_timed = time.perf_counter(), 1
             index = order[step * batch_size:(step + 1) * batch_size]
+            if launch.distributed:
+                index = distributed.shard(index, launch)  # this process's slice of the global batch
             x = train_x[index]
             if augment:
                 x = random_crop_flip(x, generator=augment_gen)
@@ -495,12 +571,13 @@ def fit(
                 x = x.contiguous(memory_format=torch.channels_last)
             if step == steps - 1:
                 last_lr = opt.param_groups[0]["lr"]
-            if step == 0 and runner is not model:
+            if step == 0 and runner is not trainer:
                 try:
                     step_loss, step_correct = train_step(x, train_y[index])
                 except Exception as error:  # noqa: BLE001 - compilation happens at the first call
-                    print(f"torch.compile failed ({type(error).__name__}); training without it")
-                    runner = model
+                    if launch.main:
+                        print(f"torch.compile failed ({type(error).__name__}); training without it")
+                    runner = trainer
                     step_loss, step_correct = train_step(x, train_y[index])
             else:
                 step_loss, step_correct = train_step(x, train_y[index])
@@ -509,18 +586,26 @@ def fit(
             bar.update()
             if progress and ((step + 1) % refresh_every == 0 or step + 1 == steps):
                 bar.set_postfix_str(f"loss {loss_sum.item() / (step + 1):.3f}, "
-                                    f"acc {correct.item() / ((step + 1) * batch_size):.3f}", refresh=False)
+                                    f"acc {correct.item() / ((step + 1) * local_batch):.3f}", refresh=False)
         _synchronize(device)
         train_seconds += time.perf_counter() - step_start
         images_seen += (steps - first_timed) * batch_size
         bar.close()
 
         model.eval()
-        test_loss, test_acc = _evaluate_tensors(
-            runner, test_x, test_y, normalize, batch_size=max(512, batch_size), device=device,
-            amp_dtype=amp_dtype, channels_last=channels_last)
-        history.train_loss.append(loss_sum.item() / steps)
-        history.train_acc.append(correct.item() / (steps * batch_size))
+        if launch.distributed:
+            distributed.broadcast_buffers(model)  # BatchNorm statistics: rank 0's everywhere
+            test_loss, test_acc = _evaluate_on_all_ranks(
+                model, test_x, test_y, normalize, batch_size=max(512, local_batch), device=device,
+                amp_dtype=amp_dtype, channels_last=channels_last)
+        else:
+            test_loss, test_acc = _evaluate_tensors(
+                runner, test_x, test_y, normalize, batch_size=max(512, batch_size), device=device,
+                amp_dtype=amp_dtype, channels_last=channels_last)
+        # Sums over the processes (the numbers themselves in a single process).
+        train_loss_sum, train_correct = distributed.all_reduce_sum([loss_sum.item(), correct.item()], device)
+        history.train_loss.append(train_loss_sum / (steps * world))
+        history.train_acc.append(train_correct / (steps * batch_size))
         history.test_loss.append(test_loss)
         history.test_acc.append(test_acc)
         history.lr.append(last_lr)
@@ -529,10 +614,110 @@ def fit(
             print(f"epoch {epoch:>{width}}/{epochs}  train loss {history.train_loss[-1]:.3f} "
                   f"acc {history.train_acc[-1]:.3f}  test loss {test_loss:.3f} acc {test_acc:.3f}  "
                   f"{history.epoch_seconds[-1]:.1f} s")
+        if checkpoint is not None:
+            _save_checkpoint(
+                checkpoint, epoch=epoch, model=model, optimizer=opt, scheduler=scheduler, scaler=scaler,
+                history=history, settings=settings, shuffle_gen=shuffle_gen, augment_gen=augment_gen,
+                device=device, train_seconds=train_seconds, images_seen=images_seen,
+                seconds=seconds_before + time.perf_counter() - started)
     model.train(was_training)
     history.images_per_second = images_seen / train_seconds if train_seconds > 0 else math.nan
-    history.seconds = time.perf_counter() - started
+    history.seconds = seconds_before + time.perf_counter() - started
     return history
+
+
+def _evaluate_on_all_ranks(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    device: torch.device,
+    **options: Any,
+) -> tuple[float, float]:
+    """Mean loss and accuracy over the test images of all processes, each of which holds a share of them."""
+    n = len(images)
+    loss, accuracy = _evaluate_tensors(model, images, labels, normalize, device=device, **options) if n else (0, 0)
+    loss_sum, correct, count = distributed.all_reduce_sum([loss * n, round(accuracy * n), n], device)
+    return (loss_sum / count, correct / count) if count else (math.nan, math.nan)
+
+
+# ------------------------------------------------------------------------------------ checkpoints
+
+def _resume_path(checkpoint: str | os.PathLike | None, resume: bool | str | os.PathLike) -> str | None:
+    """The file `fit` resumes from: None (start afresh), `checkpoint` (resume=True) or the path given."""
+    if resume is False or resume is None:
+        return None
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True continues from the checkpoint file: pass checkpoint=PATH as well")
+        return os.fspath(checkpoint)
+    path = os.fspath(resume)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint to resume from: {os.path.basename(path)} does not exist")
+    return path
+
+
+def _rng_state(augment_gen: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """The state of every random generator this process draws from, in types `torch.load` accepts safely."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, keys.tolist(), position, has_gauss, cached),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "augment": augment_gen.get_state(),
+    }
+
+
+def _set_rng_state(state: dict[str, Any], augment_gen: torch.Generator, device: torch.device) -> bool:
+    """Restore `_rng_state`'s generators; False if the augmentation generator's state is another device's."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state["cuda"] is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    try:
+        augment_gen.set_state(state["augment"])
+    except RuntimeError:  # a CPU generator's state does not fit a CUDA generator, nor the reverse
+        return False
+    return True
+
+
+def _save_checkpoint(path: str | os.PathLike, *, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler: Any, scaler: Any, history: History, settings: dict[str, Any],
+                     shuffle_gen: torch.Generator, augment_gen: torch.Generator, device: torch.device,
+                     train_seconds: float, images_seen: int, seconds: float) -> None:
+    """Everything a resumed run needs to go on as if never stopped; called by all processes, written by rank 0."""
+    rng = distributed.gather_objects(_rng_state(augment_gen, device))  # every process's generators, by rank
+    distributed.save_on_main({
+        "epoch": epoch,
+        "settings": settings,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "history": history.to_dict(),
+        "shuffle": shuffle_gen.get_state(),
+        "rng": rng,
+        "train_seconds": train_seconds,
+        "images_seen": images_seen,
+        "seconds": seconds,
+    }, path)
+
+
+def _load_checkpoint(path: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint written by `fit`, after checking that it was written by a run with these settings."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = state["settings"]
+    different = [f"{name} {saved.get(name)!r} there, {value!r} here" for name, value in settings.items()
+                 if saved.get(name) != value]
+    if different:
+        raise ValueError(f"{os.path.basename(path)} was written by a run with other settings "
+                         f"({'; '.join(different)}): resume with the same ones, or start afresh")
+    return state
 
 
 # ---------------------------------------------------------------------------------- evaluate, predict
