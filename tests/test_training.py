@@ -398,3 +398,18 @@ def test_t4_estimate_covers_every_chapter_that_trains():
     chapters = sorted(path.stem for path in BOOK.glob("0[1-6]_*.ipynb") if "lib.fit(" in path.read_text())
     for chapter in chapters:
         assert lib.training.t4_estimate(chapter)["seconds"] > 0, chapter
+
+
+def test_channels_last_is_on_for_cuda_only_by_default():
+    data = separable_data(n_train=32, n_test=16, channels=3)  # with one channel NCHW and NHWC coincide
+
+    def conv_is_nhwc(model: nn.Module) -> bool:
+        return model[0].weight.is_contiguous(memory_format=torch.channels_last) and \
+            not model[0].weight.is_contiguous()
+
+    default = tiny_cnn(channels=3)
+    fit(default, data, epochs=1, batch_size=16, device="cpu", progress=False, verbose=False)
+    assert not conv_is_nhwc(default)  # the CPU keeps NCHW unless asked
+    asked = tiny_cnn(channels=3)
+    fit(asked, data, epochs=1, batch_size=16, device="cpu", channels_last=True, progress=False, verbose=False)
+    assert conv_is_nhwc(asked)
