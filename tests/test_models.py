@@ -25,6 +25,11 @@ EXPECTED_PARAMETERS = {
     "googlenet": 13_004_888,
     "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
     "resnet101": 44_549_160, "resnet152": 60_192_808,
+    # The CIFAR family of section 4.2 (option A shortcuts add nothing); Table 6 rounds these to 0.27M,
+    # 0.46M, 0.66M, 0.85M and 1.7M.
+    "resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586, "resnet56": 853_018, "resnet110": 1_727_962,
+    # The book's own adaptation: a quarter-width AlexNet for 32x32 images (chapter 2).
+    "alexnet_cifar": 361_834,
 }
 
 # The smallest input each builder accepts at its defaults, (C, H, W); every registered builder needs one.
