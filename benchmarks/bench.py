@@ -695,17 +695,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def t4_section() -> dict:
+    """The results file's "t4_estimate": the assumptions and each chapter's estimate, printed as well."""
+    print(f"estimated full-mode training time on a {T4.name} (real dataset sizes)")
+    chapters = estimate_chapters()
+    for chapter in chapters:
+        calls = sum(r["count"] for r in chapter["runs"])
+        print(f"  {chapter['chapter']:14} {chapter['seconds']:6.0f} s   ({calls} lib.fit calls)")
+    return {"assumptions": dataclasses.asdict(T4), "chapters": chapters}
+
+
 def update_t4_estimate(output: Path) -> dict:
     """Replace the T4 estimates in an existing results file, leaving the measurements alone."""
     if not output.exists():
         raise SystemExit(f"--t4-only updates an existing results file, and {output} does not exist")
     results = json.loads(output.read_text())
-    chapters = estimate_chapters()
-    results["t4_estimate"] = {"assumptions": dataclasses.asdict(T4), "chapters": chapters,
+    results["t4_estimate"] = {**t4_section(),
                               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     output.write_text(json.dumps(results, indent=2) + "\n")
-    for chapter in chapters:
-        print(f"  {chapter['chapter']:14} {chapter['seconds']:6.0f} s")
     print(f"T4 estimates updated in {output.name}")
     return results
 
@@ -735,11 +742,7 @@ def main(argv: list[str] | None = None) -> dict:
                                       workers=workers, options=options))
     print("forward + backward per batch, lib.models vs torchvision (ratio = lib time / torchvision time)")
     parity = run_parity(quick=args.quick, device=device, rounds=rounds)
-    print(f"estimated full-mode training time on a {T4.name} (real dataset sizes)")
-    chapters = estimate_chapters()
-    for chapter in chapters:
-        calls = sum(r["count"] for r in chapter["runs"])
-        print(f"  {chapter['chapter']:14} {chapter['seconds']:6.0f} s   ({calls} lib.fit calls)")
+    t4_estimate = t4_section()
 
     results = {
         "schema": SCHEMA_VERSION,
@@ -753,7 +756,7 @@ def main(argv: list[str] | None = None) -> dict:
         "versions": versions(),
         "workloads": workloads,
         "parity": parity,
-        "t4_estimate": {"assumptions": dataclasses.asdict(T4), "chapters": chapters},
+        "t4_estimate": t4_estimate,
         "seconds": round(time.perf_counter() - started, 1),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import io
 import os
 import sys
@@ -89,7 +90,7 @@ def three_channels(data: lib.data.ImageData) -> lib.data.ImageData:
 def build_model(name: str, num_classes: int, image_size: int) -> torch.nn.Module:
     """The ResNet `name`; the ImageNet ones get their CIFAR stem (no downsampling) on images under 64 px."""
     options = {"num_classes": num_classes}
-    if name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152") and image_size < 64:
+    if "stem" in inspect.signature(lib.MODELS[name]).parameters and image_size < 64:  # the ImageNet family
         options["stem"] = "cifar"
     return lib.get_model(name, **options)
 
