@@ -95,7 +95,7 @@ def build_model(name: str, num_classes: int, image_size: int) -> torch.nn.Module
     return lib.get_model(name, **options)
 
 
-def main(argv: list[str] | None = None) -> lib.training.History:
+def main(argv: list[str] | None = None) -> lib.History:
     args = parse_args(argv)
     launch = args.launch
     say = print if launch.main else lambda *_: None  # rank 0 speaks for all processes
@@ -113,10 +113,10 @@ def main(argv: list[str] | None = None) -> lib.training.History:
 
     torch.manual_seed(args.seed)  # the same initial weights in every process (DDP copies rank 0's anyway)
     model = build_model(args.model, data.num_classes, data.image_shape[-1])
-    parameters = sum(p.numel() for p in model.parameters())
+    parameters = lib.count_parameters(model)
     say(f"{model.name}: {parameters:,} parameters; {len(data.train_labels):,} training images of "
         f"{'x'.join(map(str, data.image_shape))}")
-    where = lib.training.device_name(device)
+    where = lib.device_name(device)
     say(f"world size {launch.world_size}, backend {backend}, each process on {where}" if launch.distributed
         else f"world size 1 (no process group), on {where}")
     rule = "" if args.lr is not None else f" (= {REFERENCE_LR} x {args.batch_size} / {REFERENCE_BATCH})"

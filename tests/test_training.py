@@ -1,10 +1,12 @@
-"""lib.training: quick mode, devices, the optimiser and schedules, augmentation, fit, evaluate, predict.
+"""lib.training (fit) and the modules it is made of: quick mode, devices, lib.optim, augmentation,
+lib.evaluation (evaluate, predict), lib.history and lib.estimates.
 
 Everything runs on the CPU with networks of a few hundred parameters and datasets of a few hundred
 12x12 images, so the whole file takes seconds.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from pathlib import Path
@@ -15,13 +17,15 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-import lib
-from lib import training
+from lib import device, estimates, quick, training
 from lib.data import ImageData
-from lib.training import (
-    QUICK_ENV, History, classification_loss, count_parameters, device_name, evaluate, fit, lr_factor,
-    make_optimizer, pick, predict, quick_mode, random_crop_flip,
-)
+from lib.device import device_name, get_device, seed_everything
+from lib.evaluation import evaluate, predict
+from lib.history import History
+from lib.optim import count_parameters, lr_factor, make_optimizer
+from lib.quick import QUICK_ENV, pick, quick_mode, set_quick_mode
+from lib.training import classification_loss, fit, random_crop_flip
+from lib.visualize import plot_history
 
 
 def separable_data(n_train: int = 256, n_test: int = 128, *, classes: int = 4, channels: int = 1,
@@ -70,36 +74,65 @@ class WithAuxHead(nn.Module):
 
 
 @pytest.fixture
-def full_mode(monkeypatch):
+def full_mode():
     """The suite runs in quick mode (root conftest); these tests need fit's full behaviour."""
-    monkeypatch.delenv(QUICK_ENV, raising=False)
+    previous = set_quick_mode(False)
+    yield
+    set_quick_mode(previous)
+
+
+@pytest.fixture
+def quick_on():
+    previous = set_quick_mode(True)
+    yield
+    set_quick_mode(previous)
 
 
 # ----------------------------------------------------------------------------- mode, device, counting
 
+@pytest.fixture
+def reload_quick(monkeypatch):
+    """Re-import lib.quick after changing the environment (it reads CNNBOOK_QUICK once, at import)."""
+    previous = quick_mode()
+
+    def reload(value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv(QUICK_ENV, raising=False)
+        else:
+            monkeypatch.setenv(QUICK_ENV, value)
+        importlib.reload(quick)  # the same module object: every `from lib.quick import ...` sees the new mode
+
+    yield reload
+    set_quick_mode(previous)
+
+
 @pytest.mark.parametrize("value, expected", [("1", True), ("yes", True), ("0", False), ("", False)])
-def test_quick_mode_reads_the_environment(monkeypatch, value, expected):
-    monkeypatch.setenv(QUICK_ENV, value)
+def test_quick_mode_reads_the_environment(reload_quick, value, expected):
+    reload_quick(value)
     assert quick_mode() is expected
     assert pick(full="full", quick="quick") == ("quick" if expected else "full")
 
 
-def test_quick_mode_off_without_the_variable(monkeypatch):
-    monkeypatch.delenv(QUICK_ENV, raising=False)
+def test_quick_mode_off_without_the_variable(reload_quick):
+    reload_quick(None)
     assert not quick_mode()
     assert pick(full=10, quick=1) == 10
 
 
-def test_device_names():
-    assert training.get_device().type in ("cuda", "mps", "cpu")
+def test_device_names(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert get_device() == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert get_device() == torch.device("cpu")
     threads = torch.get_num_threads()
     assert device_name("cpu") == (f"CPU ({threads} threads)" if threads > 1 else "CPU (1 thread)")
 
 
 def test_seed_everything_repeats_random_draws():
-    training.seed_everything(3)
+    seed_everything(3)
     first = (torch.rand(3), torch.randn(2))
-    training.seed_everything(3)
+    seed_everything(3)
     assert all(torch.equal(a, b) for a, b in zip(first, (torch.rand(3), torch.randn(2))))
 
 
@@ -124,6 +157,17 @@ def test_weight_decay_skips_biases_and_batchnorm():
     assert isinstance(make_optimizer(model, "adamw", lr=1e-3), torch.optim.AdamW)
     with pytest.raises(ValueError, match="sgd"):
         make_optimizer(model, "lion", lr=1e-3)
+
+
+def test_misspelt_names_get_a_suggestion():
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adamm' \(did you mean 'adam', 'adamw'\?\)"):
+        make_optimizer(tiny_cnn(), "adamm", lr=1e-3)
+    with pytest.raises(ValueError, match=r"unknown optimizer 'sgdd' \(did you mean 'sgd'\?\)"):
+        fit(tiny_cnn(), separable_data(32, 8), optimizer="sgdd", device="cpu")
+    with pytest.raises(ValueError, match=r"unknown schedule 'cosin' \(did you mean 'cosine'\?\)"):
+        lr_factor("cosin", 0, 10)
+    with pytest.raises(ValueError, match=r"unknown schedule 'one_cycle' \(did you mean 'onecycle'\?\)"):
+        fit(tiny_cnn(), separable_data(32, 8), schedule="one_cycle", device="cpu")
 
 
 @pytest.mark.parametrize("schedule, start, end", [("constant", 1.0, 1.0), ("cosine", 1.0, 0.0),
@@ -250,7 +294,7 @@ def test_same_seed_same_history(full_mode):
     data = separable_data(64, 16)
 
     def run(seed: int) -> History:
-        training.seed_everything(0)  # the same initial weights every time
+        seed_everything(0)  # the same initial weights every time
         model = nn.Sequential(tiny_cnn(), nn.Dropout(0.2))
         return fit(model, data, epochs=2, batch_size=16, augment=True, seed=seed, device="cpu",
                    progress=False, verbose=False)
@@ -261,8 +305,7 @@ def test_same_seed_same_history(full_mode):
     assert first.train_loss != other.train_loss
 
 
-def test_quick_mode_caps_steps_and_evaluation(monkeypatch, capsys):
-    monkeypatch.setenv(QUICK_ENV, "1")
+def test_quick_mode_caps_steps_and_evaluation(quick_on, capsys):
     data = separable_data(320, 600)  # 20 steps of 16 per epoch, 600 test images
     calls = {"train": 0, "eval": 0}
     model = tiny_cnn()
@@ -275,6 +318,23 @@ def test_quick_mode_caps_steps_and_evaluation(monkeypatch, capsys):
     assert notices == [f"{QUICK_ENV} is set: training capped at 5 of 20 steps per epoch, "
                        "evaluation at 512 of 600 test images"]
     assert len(lines) == 3  # the notice and one line per epoch
+
+
+def test_quick_argument_overrides_the_process_wide_mode(capsys):
+    data = separable_data(320, 600)  # 20 steps of 16 per epoch, 600 test images
+    previous = quick_mode()
+    try:
+        for mode, quick_arg, steps in ((True, False, 20), (False, True, training.QUICK_STEPS), (True, None, training.QUICK_STEPS),
+                                       (False, None, 20)):
+            set_quick_mode(mode)
+            recorder = Recorder(tiny_cnn())
+            fit(recorder, data, epochs=1, batch_size=16, device="cpu", progress=False, quick=quick_arg)
+            assert len(recorder.batches) == steps, (mode, quick_arg)
+            notice = capsys.readouterr().out.splitlines()[0]
+            assert notice.startswith("quick=True: training capped" if quick_arg else
+                                     f"{QUICK_ENV} is set" if mode and quick_arg is None else "epoch 1/1")
+    finally:
+        set_quick_mode(previous)
 
 
 def test_max_steps_per_epoch_in_full_mode(full_mode):
@@ -326,6 +386,45 @@ def test_fit_trains_auxiliary_heads_only_through_aux_weight(full_mode):
     assert model.training
 
 
+class FlipsCudnnBenchmark(nn.Module):
+    """A model whose forward pass turns cuDNN's benchmark mode on, as `fit` itself does on CUDA."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.net, self.fail = tiny_cnn(), fail
+
+    def forward(self, x):
+        torch.backends.cudnn.benchmark = True
+        if self.fail:
+            raise RuntimeError("out of memory")
+        return self.net(x)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_fit_gives_cudnn_benchmark_back(full_mode, fail):
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False
+    try:
+        if fail:
+            with pytest.raises(RuntimeError, match="out of memory"):
+                fit(FlipsCudnnBenchmark(fail=True), separable_data(32, 8), epochs=1, batch_size=16, device="cpu",
+                    progress=False, verbose=False)
+        else:
+            fit(FlipsCudnnBenchmark(), separable_data(32, 8), epochs=1, batch_size=16, device="cpu",
+                progress=False, verbose=False)
+        assert torch.backends.cudnn.benchmark is False
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def test_fit_restores_the_training_mode(full_mode):
+    data = separable_data(32, 8)
+    for mode in (True, False):
+        model = tiny_cnn().train(mode)
+        fit(model, data, epochs=1, batch_size=16, device="cpu", progress=False, verbose=False)
+        assert all(module.training is mode for module in model.modules())
+
+
 # ------------------------------------------------------------------------------ evaluate, predict
 
 def test_evaluate_and_predict_agree():
@@ -348,6 +447,52 @@ def test_evaluate_and_predict_agree():
         evaluate(model, data, split="val")
 
 
+def partly_frozen_cnn() -> nn.Module:
+    """A model in train mode with its BatchNorm left in eval mode on purpose (frozen statistics)."""
+    model = tiny_cnn().train()
+    model[1].eval()
+    return model
+
+
+def modes(model: nn.Module) -> list[bool]:
+    return [module.training for module in model.modules()]
+
+
+@pytest.mark.parametrize("call", ["evaluate", "predict"])
+def test_evaluation_runs_in_eval_mode_and_restores_each_modules_mode(call):
+    data = separable_data(32, 24)
+    model = partly_frozen_cnn()
+    before = modes(model)
+    assert before[0] and not before[2]  # the container trains, its BatchNorm does not
+    seen = []
+    model.register_forward_pre_hook(lambda module, inputs: seen.append(modes(module)))
+    if call == "evaluate":
+        evaluate(model, data, batch_size=16)
+    else:
+        predict(model, data.test_images, data, batch_size=16)
+    assert len(seen) == 2 and all(not any(s) for s in seen)  # every module in eval mode, for both batches
+    assert modes(model) == before  # model.train(True) would have unfrozen the BatchNorm
+
+
+def test_evaluation_restores_modes_when_the_model_raises():
+    model = partly_frozen_cnn()
+    before = modes(model)
+
+    def boom(module, inputs):
+        raise RuntimeError("boom")
+
+    model.register_forward_pre_hook(boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate(model, separable_data(32, 8))
+    assert modes(model) == before
+
+
+def test_predict_rejects_images_of_the_wrong_rank():
+    data = separable_data(32, 8)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\) or \(C, H, W\), got \(12, 12\)"):
+        predict(tiny_cnn(), torch.rand(12, 12), data)
+
+
 # ----------------------------------------------------------------------------------------- History
 
 def test_history_reports_and_plots():
@@ -358,20 +503,29 @@ def test_history_reports_and_plots():
     assert math.isnan(History().final_test_acc)
     assert "0.750" in history.summary() and "1,234 img/s" in history.summary()
     assert history.to_dict()["test_acc"] == [0.7, 0.75]
-    figure = history.plot()
+    assert not hasattr(history, "plot")  # plotting lives in lib.visualize, so training needs no matplotlib
+    figure = plot_history(history)
     assert isinstance(figure, Figure) and len(figure.axes) == 2
 
 
 def test_autocast_picks_bf16_only_on_gpus_with_bf16_tensor_cores(monkeypatch):
-    from lib import training
-
-    assert training._autocast_dtype(torch.device("cpu"), amp=True) is None
+    assert device.autocast_dtype(torch.device("cpu"), amp=True) is None
     cuda = torch.device("cuda", 0)
-    assert training._autocast_dtype(cuda, amp=False) is None
+    assert device.autocast_dtype(cuda, amp=False) is None
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # T4 (Turing)
-    assert training._autocast_dtype(cuda, amp=True) is torch.float16
+    assert device.autocast_dtype(cuda, amp=True) is torch.float16
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))  # H100/H200
-    assert training._autocast_dtype(cuda, amp=True) is torch.bfloat16
+    assert device.autocast_dtype(cuda, amp=True) is torch.bfloat16
+
+
+def test_grad_scaler_scales_only_fp16():
+    # One training-step code path: a disabled scaler hands the loss and the step through unchanged.
+    for dtype in (None, torch.bfloat16):
+        scaler = device.grad_scaler(dtype)
+        loss = torch.tensor(2.5)
+        assert not scaler.is_enabled() and scaler.scale(loss) is loss and scaler.state_dict() == {}
+    if torch.cuda.is_available():
+        assert device.grad_scaler(torch.float16).is_enabled()
 
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
@@ -383,21 +537,21 @@ def test_t4_estimate_reads_a_chapter_from_the_results_file(tmp_path, capsys):
     results.write_text(json.dumps({"t4_estimate": {
         "assumptions": {"name": "Tesla T4 (Colab)"},
         "chapters": [{"chapter": "01_lenet", "runs": runs, "seconds": 120.5}]}}))
-    estimate = lib.training.print_t4_estimate("01_lenet", results)
+    estimate = estimates.print_t4_estimate("01_lenet", results)
     assert estimate["seconds"] == 120.5 and estimate["gpu"] == "Tesla T4 (Colab)"
     first = capsys.readouterr().out.splitlines()[0]
     assert first == "Full mode on a Tesla T4 (Colab): about 2 min of training in 3 lib.fit calls"
     with pytest.raises(ValueError, match=r"unknown chapter '09_x'.*01_lenet"):
-        lib.training.t4_estimate("09_x", results)
+        estimates.t4_estimate("09_x", results)
     with pytest.raises(FileNotFoundError, match="bench.py"):
-        lib.training.t4_estimate("01_lenet", tmp_path / "missing.json")
+        estimates.t4_estimate("01_lenet", tmp_path / "missing.json")
 
 
 def test_t4_estimate_covers_every_chapter_that_trains():
     # The committed results file has an estimate for every notebook that calls lib.fit.
     chapters = sorted(path.stem for path in BOOK.glob("0[1-6]_*.ipynb") if "lib.fit(" in path.read_text())
     for chapter in chapters:
-        assert lib.training.t4_estimate(chapter)["seconds"] > 0, chapter
+        assert estimates.t4_estimate(chapter)["seconds"] > 0, chapter
 
 
 def test_channels_last_is_on_for_cuda_only_by_default():
