@@ -21,13 +21,12 @@ from lib.receptive_field import (
     FieldTable,
     LayerField,
     adaptive_window,
-    draw_receptive_field,
     effective_receptive_field,
-    plot_effective_receptive_field,
     receptive_field,
     union_field,
     window_field,
 )
+from lib.visualize import draw_receptive_field, plot_effective_receptive_field
 
 PIXEL = AxisField(size=1, jump=1, start=0.0)
 
@@ -476,6 +475,26 @@ def test_draw_receptive_field():
         draw_receptive_field(torch.rand(3, 20, 20), table, "1")
     with pytest.raises(ValueError, match="outside the 4x4 output"):
         draw_receptive_field(image, table, "1", position=(4, 0))
+    photo = (image.permute(1, 2, 0) * 255).to(torch.uint8).numpy()  # an (H, W, 3) uint8 array, as from PIL
+    fig = draw_receptive_field(photo, table, "1")
+    assert box_of(fig) == (4.5, 4.5, 7.0, 7.0)
+    assert fig.axes[0].images[0].get_array().max() <= 1.0  # shown as / 255
+
+
+def test_drawings_on_given_axes_leave_the_figure_to_the_caller():
+    import matplotlib.pyplot as plt
+
+    table = fields(nn.Sequential(conv(padding=1)), size=8)
+    fig, (left, right) = plt.subplots(1, 2)
+    try:
+        assert draw_receptive_field(torch.rand(1, 8, 8), table, "0", ax=left) is fig
+        assert plot_effective_receptive_field(torch.rand(8, 8), ax=right, field=table.last) is fig
+        assert plt.fignum_exists(fig.number)  # still open: the caller's figure
+        assert len(right.patches) == 1
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match=r"\(H, W\) heatmap"):
+        plot_effective_receptive_field(torch.rand(1, 8, 8))
 
 
 # ---------------------------------------------------------------- effective receptive field

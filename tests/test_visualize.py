@@ -9,10 +9,10 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from lib.data import ImageData
-from lib.training import History
+from lib.history import History
 from lib.visualize import (
-    confusion_matrix, feature_maps, plot_confusion_matrix, plot_feature_maps, plot_filters, plot_history,
-    plot_predictions, show_images,
+    as_display_image, confusion_matrix, feature_maps, plot_confusion_matrix, plot_feature_maps, plot_filters,
+    plot_history, plot_predictions, show_images,
 )
 
 
@@ -92,12 +92,21 @@ def test_feature_maps_normalise_with_data_and_accept_a_batch_of_one():
     torch.testing.assert_close(normalised, by_hand)
 
 
+def test_feature_maps_restore_each_module_s_own_mode():
+    model = Small().train()
+    model.features[0].eval()  # e.g. a frozen layer: it must stay in eval mode
+    feature_maps(model, torch.rand(3, 8, 8), ["features.2"])
+    assert model.training and model.features[2].training and not model.features[0].training
+
+
 def test_bad_layer_name_lists_valid_names():
     model = Small()
     with pytest.raises(ValueError) as error:
         feature_maps(model, torch.rand(3, 8, 8), ["features.9"])
     message = str(error.value)
-    assert "features.9" in message and "'features.0'" in message and "'classifier'" in message
+    assert "'features.9'" in message and "did you mean 'features." in message
+    listed = message.split("choose one of: ")[1]  # every valid name, the close ones and the far ones
+    assert "features.0" in listed and "classifier" in listed
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -210,3 +219,21 @@ def test_confusion_matrix():
     assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == data.classes
     with pytest.raises(ValueError, match="3x3"):
         plot_confusion_matrix(torch.zeros(2, 2), data.classes)
+
+
+# ------------------------------------------------------------------ the one image-to-array conversion
+def test_as_display_image_layouts_and_ranges():
+    chw = torch.rand(3, 4, 5)
+    np.testing.assert_allclose(as_display_image(chw), chw.permute(1, 2, 0).numpy())
+    np.testing.assert_allclose(as_display_image(chw[None]), chw.permute(1, 2, 0).numpy())  # a batch of one
+    assert as_display_image(torch.rand(1, 4, 5)).shape == as_display_image(torch.rand(4, 5)).shape == (4, 5)
+    hwc = np.random.default_rng(0).random((4, 5, 3))
+    np.testing.assert_allclose(as_display_image(hwc), hwc, rtol=1e-6)  # arrays are already H, W, C
+    as_uint8 = np.full((4, 5, 3), 51, dtype=np.uint8)
+    np.testing.assert_allclose(as_display_image(as_uint8), 0.2, rtol=1e-6)  # integers: / 255
+    np.testing.assert_allclose(as_display_image(torch.full((1, 2, 2), 255, dtype=torch.uint8)), 1.0)
+    normalised = torch.tensor([[[-2.0, 0.0], [1.0, 2.0]]])
+    np.testing.assert_allclose(as_display_image(normalised), [[0.0, 0.5], [0.75, 1.0]])  # stretched
+    for bad in (torch.rand(2, 3, 4, 5), torch.rand(4, 5, 6), np.zeros((4, 5, 2)), torch.rand(5)):
+        with pytest.raises(ValueError, match=r"\(3, H, W\)"):
+            as_display_image(bad)
