@@ -9,17 +9,13 @@ import torch
 import torchvision
 from torch import nn
 
-from lib.models import MODELS
+from lib.models import MODELS, layers
 
 alexnet_module = importlib.import_module("lib.models.alexnet")  # `lib.models.alexnet` is the builder
 AlexNet = alexnet_module.AlexNet
 LocalResponseNorm = alexnet_module.LocalResponseNorm
 alexnet = alexnet_module.alexnet
 alexnet_cifar = alexnet_module.alexnet_cifar
-
-
-def _count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def _convs(model: nn.Module) -> list[nn.Conv2d]:
@@ -72,13 +68,19 @@ def test_lrn_size_must_be_odd():
         LocalResponseNorm(4)
 
 
+def test_lrn_is_the_one_shared_definition():
+    """AlexNet, VGG (A-LRN) and GoogLeNet (paper) use one module; the AlexNet chapter prints it from here."""
+    assert LocalResponseNorm is layers.LocalResponseNorm
+    assert "LocalResponseNorm" in alexnet_module.__all__
+
+
 # --- torchvision variant ----------------------------------------------------------------------------
 
-def test_torchvision_variant_loads_torchvision_weights_and_gives_identical_outputs():
+def test_torchvision_variant_loads_torchvision_weights_and_gives_identical_outputs(count_params):
     torch.manual_seed(0)
     reference = torchvision.models.alexnet(weights=None).eval()
     ours = alexnet().eval()
-    assert _count(ours) == _count(reference) == 61_100_840
+    assert count_params(ours) == count_params(reference) == 61_100_840
     assert list(ours.state_dict()) == list(reference.state_dict())
     ours.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(2, 3, 80, 96)
@@ -88,12 +90,12 @@ def test_torchvision_variant_loads_torchvision_weights_and_gives_identical_outpu
 
 # --- paper variant -----------------------------------------------------------------------------------
 
-def test_paper_variant_parameters(paper):
-    assert _count(paper) == 60_965_224
-    assert _count(paper.classifier) == 58_631_144  # 96% of the network is in the three fc layers
+def test_paper_variant_parameters(paper, count_params, on_meta):
+    assert count_params(paper) == 60_965_224
+    assert count_params(paper.classifier) == 58_631_144  # 96% of the network is in the three fc layers
     assert [c.out_channels for c in _convs(paper)] == [96, 256, 384, 384, 256]
     assert [c.groups for c in _convs(paper)] == [1, 2, 1, 2, 2]  # conv2, conv4, conv5 stay on their GPU
-    assert _count(alexnet(variant="paper", groups=1)) == 62_378_344
+    assert count_params(on_meta(alexnet, variant="paper", groups=1)) == 62_378_344
 
 
 def test_paper_variant_normalizes_after_relu_and_before_pooling(paper):
@@ -112,22 +114,19 @@ def test_paper_variant_drops_out_after_each_hidden_layer(paper):
     assert [m.p for m in paper.classifier if isinstance(m, nn.Dropout)] == [0.5, 0.5]
 
 
-def test_paper_variant_map_sizes_at_224(paper):
-    sizes = {}
-    hooks = [paper.features[i].register_forward_hook(lambda m, i, o, n=n: sizes.__setitem__(n, o.shape[1:]))
-             for n, i in (("conv1", 0), ("pool1", 3), ("pool2", 7), ("pool5", 14))]
-    with torch.no_grad():
-        paper(torch.zeros(1, 3, 224, 224))
-    for h in hooks:
-        h.remove()
-    assert sizes == {"conv1": (96, 55, 55), "pool1": (96, 27, 27), "pool2": (256, 13, 13), "pool5": (256, 6, 6)}
+def test_paper_variant_map_sizes_at_224(paper, output_shapes):
+    names = {"features.0": "conv1", "features.3": "pool1", "features.7": "pool2", "features.14": "pool5"}
+    sizes = output_shapes(paper, torch.zeros(1, 3, 224, 224), list(names))
+    assert {names[layer]: size for layer, size in sizes.items()} == {
+        "conv1": (96, 55, 55), "pool1": (96, 27, 27), "pool2": (256, 13, 13), "pool5": (256, 6, 6),
+    }
 
 
-def test_norm_choices_keep_the_layer_indices(paper):
+def test_norm_choices_keep_the_layer_indices(paper, on_meta):
     lrn_keys = list(paper.state_dict())
-    none = alexnet(variant="paper", norm="none")
+    none = on_meta(alexnet, variant="paper", norm="none")
     assert list(none.state_dict()) == lrn_keys and isinstance(none.features[2], nn.Identity)
-    bn = alexnet(variant="paper", norm="batchnorm")
+    bn = on_meta(alexnet, variant="paper", norm="batchnorm")
     assert isinstance(bn.features[2], nn.BatchNorm2d) and bn.features[2].num_features == 96
     assert isinstance(bn.features[6], nn.BatchNorm2d) and bn.features[6].num_features == 256
 
@@ -147,10 +146,13 @@ def test_cifar_ablation_options(norm, groups):
     assert out.shape == (4, 10) and torch.isfinite(out).all()
 
 
-def test_cifar_parameter_counts():
-    assert _count(alexnet_cifar()) == _count(alexnet_cifar(norm="none")) == CIFAR_PARAMETERS
-    assert _count(alexnet_cifar(norm="batchnorm")) == CIFAR_PARAMETERS + 2 * (24 + 64)  # gamma and beta
-    assert _count(alexnet_cifar(groups=1)) == CIFAR_PARAMETERS_ONE_GROUP
+def test_cifar_parameter_counts(count_params, on_meta):
+    def count(**options) -> int:
+        return count_params(on_meta(alexnet_cifar, **options))
+
+    assert count() == count(norm="none") == CIFAR_PARAMETERS
+    assert count(norm="batchnorm") == CIFAR_PARAMETERS + 2 * (24 + 64)  # gamma and beta
+    assert count(groups=1) == CIFAR_PARAMETERS_ONE_GROUP
 
 
 CIFAR_PARAMETERS = 361_834

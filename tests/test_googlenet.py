@@ -7,12 +7,8 @@ import torch.fx
 import torchvision
 from torch import nn
 
-from lib.models import googlenet
+from lib.models import googlenet, layers
 from lib.models.googlenet import INCEPTION_SPECS, VARIANTS, GoogLeNet, GoogLeNetOutputs
-
-
-def _count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 def _torchvision(**kwargs) -> nn.Module:
@@ -38,14 +34,14 @@ def pair():
         ("paper", False, 6_998_552),
     ],
 )
-def test_parameter_counts(variant, aux_logits, expected):
-    assert _count(googlenet(variant=variant, aux_logits=aux_logits)) == expected
+def test_parameter_counts(variant, aux_logits, expected, on_meta, count_params):
+    assert count_params(on_meta(googlenet, variant=variant, aux_logits=aux_logits)) == expected
 
 
-def test_torchvision_variant_has_torchvisions_parameters_name_for_name():
+def test_torchvision_variant_has_torchvisions_parameters_name_for_name(on_meta):
     for aux_logits in (True, False):
-        reference = _torchvision(aux_logits=aux_logits).state_dict()
-        ours = googlenet(aux_logits=aux_logits).state_dict()
+        reference = on_meta(_torchvision, aux_logits=aux_logits).state_dict()
+        ours = on_meta(googlenet, aux_logits=aux_logits).state_dict()
         assert list(ours) == list(reference)
         assert all(ours[k].shape == reference[k].shape for k in ours)
 
@@ -123,21 +119,12 @@ def test_auxiliary_heads_take_gradient_in_training():
     assert model.inception4a.branch1.conv.weight.grad.abs().sum() > 0
 
 
-def _module_outputs(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    shapes = {}
-    hooks = [getattr(model, name).register_forward_hook(
-        lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape[1:])))
-        for name in ["maxpool1", "conv3", "maxpool2", *INCEPTION_SPECS, "maxpool3", "maxpool4"]]
-    with torch.no_grad():
-        model(x)
-    for hook in hooks:
-        hook.remove()
-    return shapes
+STAGES = ["maxpool1", "conv3", "maxpool2", *INCEPTION_SPECS, "maxpool3", "maxpool4"]
 
 
-def test_paper_variant_follows_table_1():
+def test_paper_variant_follows_table_1(output_shapes, count_params):
     model = googlenet(variant="paper", aux_logits=False).eval()
-    shapes = _module_outputs(model, torch.randn(1, 3, 224, 224))
+    shapes = output_shapes(model, torch.randn(1, 3, 224, 224), STAGES)
     expected = {  # Table 1's "output size" column, as (C, H, W)
         "maxpool1": (64, 56, 56), "conv3": (192, 56, 56), "maxpool2": (192, 28, 28),
         "inception3a": (256, 28, 28), "inception3b": (480, 28, 28), "maxpool3": (480, 14, 14),
@@ -149,12 +136,12 @@ def test_paper_variant_follows_table_1():
     # inception (3a) by hand: 192*64 + 192*96 + 96*128*9 + 192*16 + 16*32*25 + 192*32 weights, plus biases.
     weights = 192 * 64 + 192 * 96 + 96 * 128 * 9 + 192 * 16 + 16 * 32 * 25 + 192 * 32
     assert weights == 163_328  # Table 1 says 159K: 163,328 / 1024 = 159.5
-    assert _count(model.inception3a) == weights + (64 + 96 + 128 + 16 + 32 + 32)
+    assert count_params(model.inception3a) == weights + (64 + 96 + 128 + 16 + 32 + 32)
     assert model.inception3a.branch3[1].conv.kernel_size == (5, 5)
     assert model.maxpool4.kernel_size == 3
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert all(m.bias is not None for m in model.modules() if isinstance(m, nn.Conv2d))
-    assert isinstance(model.norm1, nn.LocalResponseNorm) and isinstance(model.norm2, nn.LocalResponseNorm)
+    assert isinstance(model.norm1, layers.LocalResponseNorm) and isinstance(model.norm2, layers.LocalResponseNorm)
 
 
 def test_torchvision_variant_keeps_torchvisions_quirks():
@@ -167,15 +154,16 @@ def test_torchvision_variant_keeps_torchvisions_quirks():
 
 def test_lrn_is_alexnets_formula():
     lrn = googlenet(variant="paper", stem="cifar", width=0.125).norm1
+    assert (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (5, 1e-4, 0.75, 2.0)  # alpha in the paper's convention
     a = torch.randn(1, 9, 3, 3) * 10
     squares = nn.functional.pad(a.pow(2), (0, 0, 0, 0, 2, 2))  # n = 5 neighbours, zero beyond the ends
     sums = torch.stack([squares[:, i:i + 5].sum(1) for i in range(9)], 1)
     torch.testing.assert_close(lrn(a), a / (2 + 1e-4 * sums) ** 0.75)
 
 
-def test_cifar_stem_keeps_8x8_at_inception_3a():
+def test_cifar_stem_keeps_8x8_at_inception_3a(output_shapes):
     model = googlenet(stem="cifar", width=0.25, num_classes=10).eval()
-    shapes = _module_outputs(model, torch.randn(1, 3, 32, 32))
+    shapes = output_shapes(model, torch.randn(1, 3, 32, 32), STAGES)
     assert shapes["inception3a"] == (64, 8, 8)
     assert shapes["inception4e"] == (208, 4, 4)
     assert shapes["inception5b"] == (256, 2, 2)
@@ -196,6 +184,24 @@ def test_eval_mode_traces_with_torch_fx(variant):
     with torch.no_grad():
         torch.testing.assert_close(traced(x), model(x))
     assert not any("aux" in str(node.target) for node in traced.graph.nodes)
+
+
+def test_train_mode_traces_with_the_heads_and_their_input_check():
+    torch.manual_seed(0)
+    model = googlenet(variant="paper", width=0.125).train()
+    traced = torch.fx.symbolic_trace(model)
+    assert any(str(node.target).startswith("aux1") for node in traced.graph.nodes)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        expected = model(x)
+        torch.manual_seed(1)
+        got = traced(x)
+    assert isinstance(got, GoogLeNetOutputs)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match=r"223x223 to 270x270"):  # the heads' pool check is in the graph
+        traced(torch.randn(1, 3, 96, 96))
 
 
 @pytest.mark.parametrize(

@@ -7,21 +7,7 @@ from lib.models import MODELS, get_model
 from lib.models.lenet import C3_TABLE, ConnectionTableConv2d, LeNet5, ScaledTanh, lenet5
 
 
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def stage_shapes(model: LeNet5, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    """The output shape of every named layer, recorded with forward hooks."""
-    shapes = {}
-    hooks = [getattr(model, name).register_forward_hook(
-        lambda module, inputs, output, name=name: shapes.__setitem__(name, tuple(output.shape)))
-        for name in ("c1", "s2", "c3", "s4", "c5", "f6", "output")]
-    with torch.no_grad():
-        model(x)
-    for hook in hooks:
-        hook.remove()
-    return shapes
+LAYERS = ("c1", "s2", "c3", "s4", "c5", "f6", "output")
 
 
 def test_registered_under_torchvision_style_name():
@@ -31,30 +17,30 @@ def test_registered_under_torchvision_style_name():
 
 @pytest.mark.parametrize("variant", ["relu", "tanh"])
 @pytest.mark.parametrize("c3", ["full", "table"])
-def test_shapes_follow_the_paper(variant, c3):
-    shapes = stage_shapes(lenet5(variant=variant, c3=c3), torch.zeros(2, 1, 28, 28))
+def test_shapes_follow_the_paper(variant, c3, output_shapes):
+    shapes = output_shapes(lenet5(variant=variant, c3=c3), torch.zeros(2, 1, 28, 28), LAYERS)
     assert shapes == {
-        "c1": (2, 6, 28, 28), "s2": (2, 6, 14, 14), "c3": (2, 16, 10, 10), "s4": (2, 16, 5, 5),
-        "c5": (2, 120, 1, 1), "f6": (2, 84), "output": (2, 10),
+        "c1": (6, 28, 28), "s2": (6, 14, 14), "c3": (16, 10, 10), "s4": (16, 5, 5),
+        "c5": (120, 1, 1), "f6": (84,), "output": (10,),
     }
 
 
-def test_paper_input_32x32_without_padding_gives_the_same_shapes():
+def test_paper_input_32x32_without_padding_gives_the_same_shapes(output_shapes):
     model = lenet5(padding=0)
-    assert stage_shapes(model, torch.zeros(1, 1, 32, 32))["c1"] == (1, 6, 28, 28)
+    assert output_shapes(model, torch.zeros(1, 1, 32, 32), LAYERS)["c1"] == (6, 28, 28)
     assert model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
 
 
-def test_parameter_counts_layer_by_layer():
+def test_parameter_counts_layer_by_layer(count_params):
     model = lenet5()
-    per_layer = {name: count(getattr(model, name)) for name in ("c1", "c3", "c5", "f6", "output")}
+    per_layer = {name: count_params(getattr(model, name)) for name in ("c1", "c3", "c5", "f6", "output")}
     # c1: 6 * (5*5 + 1); c3: 16 * (6*5*5 + 1); c5: 120 * (16*5*5 + 1); f6: 84 * (120 + 1); output: 10 * 85
     assert per_layer == {"c1": 156, "c3": 2416, "c5": 48120, "f6": 10164, "output": 850}
-    assert count(model) == 61706
+    assert count_params(model) == 61706
     assert model.effective_parameter_count() == 61706
-    assert count(lenet5(num_classes=47)) == 61706 - 850 + 47 * 85
-    assert count(lenet5(in_channels=3)) == 61706 + 2 * 6 * 25
-    assert count(lenet5(variant="tanh")) == 61706  # pooling and activation have no parameters
+    assert count_params(lenet5(num_classes=47)) == 61706 - 850 + 47 * 85
+    assert count_params(lenet5(in_channels=3)) == 61706 + 2 * 6 * 25
+    assert count_params(lenet5(variant="tanh")) == 61706  # pooling and activation have no parameters
 
 
 def test_connection_table_is_table_one_of_the_paper():
@@ -65,11 +51,11 @@ def test_connection_table_is_table_one_of_the_paper():
     assert [sum(s in inputs for inputs in C3_TABLE) for s in range(6)] == [10] * 6
 
 
-def test_table_c3_stores_all_weights_but_uses_only_the_connected_ones():
+def test_table_c3_stores_all_weights_but_uses_only_the_connected_ones(count_params):
     model = lenet5(c3="table")
     assert model.c3.connections == 60
     assert model.c3.effective_parameter_count() == 60 * 25 + 16 == 1516
-    assert count(model) == 61706  # stored: the same tensors as a full C3
+    assert count_params(model) == 61706  # stored: the same tensors as a full C3
     assert model.effective_parameter_count() == 61706 - 2416 + 1516 == 60806
     assert int((model.c3.weight != 0).sum()) == 60 * 25  # the unconnected weights are exact zeros
     # The mask is not part of the checkpoint: full and table models share one state_dict format.

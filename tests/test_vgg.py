@@ -8,7 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
-from lib.models import vgg
+from lib.models import layers, vgg
 
 # builder -> (configuration, batch norm, parameters with 1000 classes, with the 10-class CIFAR head)
 BUILDERS = {
@@ -27,39 +27,30 @@ BUILDERS = {
 IN_TORCHVISION = [name for name in BUILDERS if name in torchvision.models.list_models()]
 
 
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def on_meta(builder, **kwargs) -> nn.Module:
-    with torch.device("meta"):
-        return builder(**kwargs)
-
-
 def test_builders_are_exported():
     assert set(BUILDERS) <= set(vgg.__all__)
     assert len(IN_TORCHVISION) == 8  # vgg11 ... vgg19_bn; A-LRN and C are not in torchvision
 
 
 @pytest.mark.parametrize("name", BUILDERS)
-def test_parameter_counts(name):
+def test_parameter_counts(name, on_meta, count_params):
     config, batch_norm, imagenet, cifar = BUILDERS[name]
     builder = getattr(vgg, name)
     model = on_meta(builder)
-    assert count(model) == imagenet
-    assert count(on_meta(vgg.VGG, config=config, batch_norm=batch_norm)) == imagenet
-    assert count(on_meta(builder, classifier="cifar", num_classes=10)) == cifar
+    assert count_params(model) == imagenet
+    assert count_params(on_meta(vgg.VGG, config=config, batch_norm=batch_norm)) == imagenet
+    assert count_params(on_meta(builder, classifier="cifar", num_classes=10)) == cifar
     # fc6 alone: 25088 x 4096 weights + 4096 biases
-    assert count(model.classifier[0]) == 512 * 7 * 7 * 4096 + 4096 == 102_764_544
+    assert count_params(model.classifier[0]) == 512 * 7 * 7 * 4096 + 4096 == 102_764_544
 
 
 @pytest.mark.parametrize("config", vgg.CONFIGS)
-def test_table2_parameters_in_millions(config):
-    assert round(count(on_meta(vgg.VGG, config=config)) / 1e6) == vgg.PAPER_PARAMETERS[config]
+def test_table2_parameters_in_millions(config, on_meta, count_params):
+    assert round(count_params(on_meta(vgg.VGG, config=config)) / 1e6) == vgg.PAPER_PARAMETERS[config]
 
 
 @pytest.mark.parametrize("config,depth", [("A", 11), ("A-LRN", 11), ("B", 13), ("C", 16), ("D", 16), ("E", 19)])
-def test_weight_layers_per_configuration(config, depth):
+def test_weight_layers_per_configuration(config, depth, on_meta):
     model = on_meta(vgg.VGG, config=config)
     weight_layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert len(weight_layers) == depth
@@ -67,7 +58,7 @@ def test_weight_layers_per_configuration(config, depth):
     assert len(pools) == 5
 
 
-def test_configuration_c_has_1x1_convolutions_without_padding():
+def test_configuration_c_has_1x1_convolutions_without_padding(on_meta):
     convs = [m for m in on_meta(vgg.vgg16_c).features if isinstance(m, nn.Conv2d)]
     one_by_one = [i for i, conv in enumerate(convs) if conv.kernel_size == (1, 1)]
     assert one_by_one == [6, 9, 12]  # the last convolution of stages 3, 4 and 5
@@ -75,29 +66,27 @@ def test_configuration_c_has_1x1_convolutions_without_padding():
     assert all(conv.padding == (1, 1) for i, conv in enumerate(convs) if i not in one_by_one)
 
 
-def test_batch_norm_after_every_convolution():
-    layers = list(on_meta(vgg.vgg19_bn).features)
-    for i, layer in enumerate(layers):
+def test_batch_norm_after_every_convolution(on_meta):
+    features = list(on_meta(vgg.vgg19_bn).features)
+    for i, layer in enumerate(features):
         if isinstance(layer, nn.Conv2d):
-            assert isinstance(layers[i + 1], nn.BatchNorm2d)
-            assert layers[i + 1].num_features == layer.out_channels
-            assert isinstance(layers[i + 2], nn.ReLU)
+            assert isinstance(features[i + 1], nn.BatchNorm2d)
+            assert features[i + 1].num_features == layer.out_channels
+            assert isinstance(features[i + 2], nn.ReLU)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in on_meta(vgg.vgg19).modules())
 
 
-def test_feature_map_sizes_at_224():
+def test_feature_map_sizes_at_224(on_meta, output_shapes):
     model = on_meta(vgg.vgg16)
-    sizes = []
-    for module in model.features:
-        if isinstance(module, nn.MaxPool2d):
-            module.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
-    out = model(torch.empty(1, 3, 224, 224, device="meta"))
-    assert sizes == [(64, 112, 112), (128, 56, 56), (256, 28, 28), (512, 14, 14), (512, 7, 7)]
-    assert out.shape == (1, 1000)
+    pools = [f"features.{i}" for i, module in enumerate(model.features) if isinstance(module, nn.MaxPool2d)]
+    sizes = output_shapes(model, torch.empty(1, 3, 224, 224, device="meta"), pools + ["classifier"])
+    expected = [(64, 112, 112), (128, 56, 56), (256, 28, 28), (512, 14, 14), (512, 7, 7)]
+    assert [sizes[pool] for pool in pools] == expected
+    assert sizes["classifier"] == (1000,)
 
 
 @pytest.mark.parametrize("name", IN_TORCHVISION)
-def test_state_dict_matches_torchvision(name):
+def test_state_dict_matches_torchvision(name, on_meta):
     ours = on_meta(getattr(vgg, name))
     theirs = on_meta(getattr(torchvision.models, name), weights=None)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
@@ -131,7 +120,7 @@ def test_features_match_torchvision(name):
         torch.testing.assert_close(ours.eval()(x), theirs.eval()(x), rtol=0, atol=0)
 
 
-def test_whole_model_matches_torchvision():
+def test_whole_model_matches_torchvision(on_meta):
     """One whole network (BatchNorm and the classifier included); the features of all are compared above."""
     torch.manual_seed(0)
     theirs = torchvision.models.vgg11_bn(weights=None)
@@ -143,10 +132,11 @@ def test_whole_model_matches_torchvision():
         torch.testing.assert_close(ours.eval()(x), theirs.eval()(x), rtol=0, atol=0)
 
 
-def test_lrn_uses_alexnets_constants():
+def test_lrn_uses_alexnets_module_and_constants():
     """b = a / (k + alpha * sum of a^2 over n=5 neighbouring channels)^beta with k=2, alpha=1e-4, beta=0.75."""
     lrn = vgg.make_features("A-LRN")[2]
-    assert isinstance(lrn, nn.LocalResponseNorm)
+    assert isinstance(lrn, layers.LocalResponseNorm)
+    assert (lrn.size, lrn.alpha, lrn.beta, lrn.k) == (5, 1e-4, 0.75, 2.0)
     a = torch.randn(1, 8, 3, 3) * 30  # large enough that the normalisation matters
     squares = nn.functional.pad(a.pow(2), (0, 0, 0, 0, 2, 2))  # zero channels beyond the edges
     sums = torch.stack([squares[:, c:c + 5].sum(1) for c in range(8)], dim=1)
@@ -193,5 +183,6 @@ def test_custom_configuration():
     """Stages in the paper's notation build a network too (used in the chapter's exercises)."""
     model = vgg.VGG([("conv3-16",), ("conv3-32", "conv1-32")], classifier="cifar", num_classes=3)
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [(3, 16, 3), (16, 32, 3), (32, 32, 1)]
+    shapes = [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs]
+    assert shapes == [(3, 16, 3), (16, 32, 3), (32, 32, 1)]
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)

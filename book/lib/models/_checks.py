@@ -1,9 +1,43 @@
-"""Input checks shared by the model families: one clear error instead of a shape mismatch deep inside."""
+"""Input checks shared by the model families: one clear error instead of a shape mismatch deep inside.
+
+A check reads shapes, and torch.fx's symbolic tracing calls `forward` with `torch.fx.Proxy` placeholders that
+have no shape yet, so a check run on them would fail (a Proxy is not a tensor) or stop the trace (a Proxy
+cannot decide an `if`). `traced_as_one_call` makes a check traceable: given a Proxy, it adds itself to the
+graph as one call instead of running, and the traced module then runs it on the real input, with the same
+error as in eager mode. This works for every tracer (torch.fx.symbolic_trace or a custom `fx.Tracer`) and
+needs no `torch.fx.wrap` in each module that calls a check.
+"""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
+from torch import fx
+
+__all__ = ["traced_as_one_call", "check_image_batch"]
 
 
+def traced_as_one_call(check: Callable[..., None]) -> Callable[..., None]:
+    """Wrap `check` (a function that raises or returns None) so that torch.fx records it as one graph node.
+
+    Called with real values, the wrapper runs `check`. Called during a symbolic trace (some argument is an
+    `fx.Proxy`), it adds a `call_function` node for itself with the same arguments and returns None, so the
+    traced module runs the check on every call, as `forward` does in eager mode.
+    """
+
+    @functools.wraps(check)
+    def run_or_record(*args, **kwargs) -> None:
+        proxy = next((a for a in (*args, *kwargs.values()) if isinstance(a, fx.Proxy)), None)
+        if proxy is None:
+            return check(*args, **kwargs)
+        proxy.tracer.create_proxy("call_function", run_or_record, args, kwargs)
+        return None
+
+    return run_or_record
+
+
+@traced_as_one_call
 def check_image_batch(
     x: torch.Tensor,
     *,

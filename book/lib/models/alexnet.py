@@ -2,7 +2,8 @@
 
 One class, `AlexNet`, builds all three from a table of five convolutions (`ConvSpec`). Each convolution
 is followed by a ReLU and, where the architecture says so, a normalization layer and an overlapping
-3x3/2 max pool. `LocalResponseNorm` is written from the paper's equation (section 3.3).
+3x3/2 max pool. `LocalResponseNorm` is written from the paper's equation (section 3.3); it lives in
+`lib.models.layers`, because VGG and GoogLeNet use the same module, and is importable from here too.
 
     builder                              conv widths           LRN   groups    parameters
     alexnet()                            64-192-384-256-256    no    1         61,100,840 (1000 classes)
@@ -53,47 +54,15 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ..lookup import unknown
 from ._checks import check_image_batch
+from .layers import LocalResponseNorm
 
 __all__ = ["AlexNet", "ConvSpec", "LocalResponseNorm", "NORMS", "VARIANTS", "alexnet", "alexnet_cifar"]
 
 VARIANTS = ("torchvision", "paper")
 NORMS = ("lrn", "none", "batchnorm")
-
-
-class LocalResponseNorm(nn.Module):
-    """Local response normalization across channels, as written in the paper (section 3.3).
-
-        b[i] = a[i] / (k + alpha * sum_{j = max(0, i - n//2)}^{min(N - 1, i + n//2)} a[j]^2) ** beta
-
-    where a[i] is the activity of channel i at one position and N the number of channels. Unlike
-    `torch.nn.LocalResponseNorm`, alpha multiplies the sum itself: torch divides alpha by n, so this
-    module with alpha=1e-4 equals torch's with alpha=5e-4 (for n=5).
-
-    Args:
-        size: n, the number of neighbouring channels in the sum (odd, so the window is centred).
-        alpha: the paper's alpha (default 1e-4).
-        beta: the exponent (default 0.75).
-        k: the additive constant (default 2).
-    """
-
-    def __init__(self, size: int = 5, *, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> None:
-        super().__init__()
-        if size < 1 or size % 2 == 0:
-            raise ValueError(f"size must be a positive odd number (the window i - n//2 .. i + n//2), got {size}")
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
-
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        half = self.size // 2
-        # Zero channels beyond both ends stand for the sum's limits max(0, .) and min(N - 1, .).
-        squares = F.pad(a.pow(2), (0, 0, 0, 0, half, half))          # N x (C + 2 half) x H x W
-        window_sum = squares.unfold(1, self.size, 1).sum(dim=-1)      # N x C x H x W
-        return a / (self.k + self.alpha * window_sum).pow(self.beta)
-
-    def extra_repr(self) -> str:
-        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +108,7 @@ def _normalization(norm: str, channels: int) -> nn.Module:
         return nn.BatchNorm2d(channels)
     if norm == "none":
         return nn.Identity()
-    raise ValueError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
+    raise unknown("norm", norm, NORMS)
 
 
 def _smallest_input(convs: tuple[ConvSpec, ...]) -> int:
@@ -272,7 +241,7 @@ def alexnet(
             _PAPER, num_classes=num_classes, norm="lrn" if norm is None else norm,
             groups=2 if groups is None else groups, dropout=dropout, name="AlexNet (paper variant)",
         )
-    raise ValueError(f"unknown variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+    raise unknown("variant", variant, VARIANTS)
 
 
 def alexnet_cifar(

@@ -17,8 +17,9 @@ Where this departs from the paper, in both variants:
     - The max pools round up (`ceil_mode=True`), as Caffe does: that is how 112 becomes 56 with a 3x3/2
       pool, as Table 1 says. PyTorch's default rounding down would give 55.
     - LRN (the "paper" variant, after the first max pool and after conv3, as in figure 3): the paper gives
-      no constants, so AlexNet's are used (k=2, n=5, alpha=1e-4, beta=0.75), as in lib.models.vgg.
-      PyTorch's LocalResponseNorm divides alpha by n, so it gets alpha=5e-4.
+      no constants, so AlexNet's module and constants are used (k=2, n=5, alpha=1e-4, beta=0.75), as in
+      lib.models.vgg: `lib.models.layers.LocalResponseNorm`, which is `torch.nn.LocalResponseNorm` with
+      alpha=5e-4 (torch divides alpha by n).
     - Weights: He initialisation (normal, fan-in) for convolutions, N(0, 0.01) for linear layers, zero
       biases. The paper does not say; torchvision draws every weight from a truncated N(0, 0.01), which
       BatchNorm tolerates; without BatchNorm the signal then vanishes on its way up (the outputs of
@@ -32,7 +33,7 @@ Where this departs from the paper, in both variants:
 Where this departs from torchvision (the "torchvision" variant otherwise loads its state_dicts with
 strict=True and gives the same outputs): He initialisation (above); `stem`, `width` and `variant`;
 every forward checks its input and raises a ValueError that says what the network expects (the check
-adds no parameters and is wrapped for torch.fx). Train mode returns the same named tuple
+adds no parameters, and torch.fx records it as one call). Train mode returns the same named tuple
 (logits, aux_logits2, aux_logits1), main output first; eval mode returns the logits alone.
 `transform_input=True` exists, as in torchvision, for weights trained on images scaled to [-1, 1].
 """
@@ -43,13 +44,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-import torch.fx
 from torch import nn
 
-from ._checks import check_image_batch
-
-# Tracing with torch.fx records the input check as one call instead of running it on a Proxy.
-torch.fx.wrap("check_image_batch")
+from ..lookup import unknown
+from ._checks import check_image_batch, traced_as_one_call
+from .layers import LocalResponseNorm
 
 __all__ = [
     "BasicConv2d", "Inception", "InceptionAux", "GoogLeNet", "GoogLeNetOutputs", "InceptionSpec",
@@ -57,6 +56,7 @@ __all__ = [
 ]
 
 STEMS = ("imagenet", "cifar")
+AUX_POOLS = ("adaptive", "5x5/3")  # torchvision's adaptive pool to 4x4, or the paper's 5x5/3 (section 5)
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
 GoogLeNetOutputs.__doc__ = "Train-mode output: the main logits first, then the heads on (4d) and (4a)."
@@ -113,9 +113,9 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def _lrn() -> nn.LocalResponseNorm:
-    # AlexNet's k=2, n=5, alpha=1e-4, beta=0.75 (GoogLeNet gives none); PyTorch divides alpha by n.
-    return nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0)
+def _lrn() -> LocalResponseNorm:
+    # AlexNet's module and constants (GoogLeNet gives none): n=5, alpha=1e-4, beta=0.75, k=2.
+    return LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
 
 
 class BasicConv2d(nn.Module):
@@ -177,8 +177,8 @@ class InceptionAux(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, *, batch_norm: bool = True,
                  pool: str = "adaptive", dropout: float = 0.7, width: float = 1.0) -> None:
         super().__init__()
-        if pool not in ("adaptive", "5x5/3"):
-            raise ValueError(f"unknown auxiliary pooling {pool!r}; choose 'adaptive' or '5x5/3'")
+        if pool not in AUX_POOLS:
+            raise unknown("auxiliary pooling", pool, AUX_POOLS)
         channels, hidden = _scaled(128, width), _scaled(1024, width)
         self.pool: nn.Module = nn.AvgPool2d(5, stride=3) if pool == "5x5/3" else nn.AdaptiveAvgPool2d(4)
         self.conv = BasicConv2d(in_channels, channels, 1, batch_norm=batch_norm)
@@ -188,17 +188,22 @@ class InceptionAux(nn.Module):
         self.fc2 = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = tuple(x.shape[-2:])
-        x = self.pool(x)  # N x C x 4 x 4
-        if x.shape[-2:] != (4, 4):  # only the paper's fixed 5x5/3 pool can miss
-            raise ValueError(
-                f"the paper's auxiliary classifier pools a 14x14 map to 4x4, but its {size[0]}x{size[1]} "
-                f"input gives {x.shape[-2]}x{x.shape[-1]}: in train mode the paper variant needs images "
-                f"of 223x223 to 270x270 (224 in the paper); or use variant='torchvision' or aux_logits=False"
-            )
-        x = torch.flatten(self.conv(x), 1)  # N x 2048
+        pooled = self.pool(x)  # N x C x 4 x 4
+        _check_aux_pooling(x, pooled)
+        x = torch.flatten(self.conv(pooled), 1)  # N x 2048
         x = self.dropout(self.relu(self.fc1(x)))  # N x 1024
         return self.fc2(x)  # N x num_classes
+
+
+@traced_as_one_call
+def _check_aux_pooling(x: torch.Tensor, pooled: torch.Tensor) -> None:
+    """One clear error where an auxiliary head's pool misses 4x4 (only the paper's fixed 5x5/3 pool can)."""
+    if pooled.shape[-2:] != (4, 4):
+        raise ValueError(
+            f"the paper's auxiliary classifier pools a 14x14 map to 4x4, but its {x.shape[-2]}x{x.shape[-1]} "
+            f"input gives {pooled.shape[-2]}x{pooled.shape[-1]}: in train mode the paper variant needs images "
+            f"of 223x223 to 270x270 (224 in the paper); or use variant='torchvision' or aux_logits=False"
+        )
 
 
 def _scaled(channels: int, width: float) -> int:
@@ -234,9 +239,9 @@ class GoogLeNet(nn.Module):
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"unknown GoogLeNet variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+            raise unknown("GoogLeNet variant", variant, VARIANTS)
         if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose one of: {', '.join(STEMS)}")
+            raise unknown("stem", stem, STEMS)
         if not width > 0:
             raise ValueError(f"width must be positive, got {width}")
         v = VARIANTS[variant]
@@ -245,12 +250,31 @@ class GoogLeNet(nn.Module):
         self.name = f"GoogLeNet ({variant}{', CIFAR stem' if stem == 'cifar' else ''})"
         # The network divides the image size by 32 (16 with the CIFAR stem): below that, stage 5 sees padding.
         self.min_size = 32 if stem == "imagenet" else 16
-        bn = v.batch_norm
+        self._add_stem(v)
+        self._add_inception_stages(v)
 
-        def c(channels: int) -> int:
-            return _scaled(channels, width)
+        self.aux1: InceptionAux | None = None
+        self.aux2: InceptionAux | None = None
+        if aux_logits:
+            aux_pool = v.aux_pool if stem == "imagenet" else "adaptive"
+            kwargs = dict(batch_norm=v.batch_norm, pool=aux_pool, width=width,
+                          dropout=v.dropout_aux if dropout_aux is None else dropout_aux)
+            self.aux1 = InceptionAux(self._channels(512), num_classes, **kwargs)  # on inception (4a)
+            self.aux2 = InceptionAux(self._channels(528), num_classes, **kwargs)  # on inception (4d)
 
-        if stem == "imagenet":
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(p=v.dropout if dropout is None else dropout)
+        self.fc = nn.Linear(self._channels(1024), num_classes)
+        self._init_weights()
+
+    def _channels(self, channels: int) -> int:
+        """The paper's channel count `channels` scaled by `width`."""
+        return _scaled(channels, self.width)
+
+    def _add_stem(self, v: Variant) -> None:
+        """The layers before inception (3a): Table 1's first rows, with figure 3's LRNs in the paper variant."""
+        c, bn = self._channels, v.batch_norm
+        if self.stem == "imagenet":
             self.conv1 = BasicConv2d(3, c(64), 7, stride=2, padding=3, batch_norm=bn)
         else:  # 32x32 images: keep the resolution here, so that inception (3a) still sees 8x8
             self.conv1 = BasicConv2d(3, c(64), 3, padding=1, batch_norm=bn)
@@ -261,8 +285,11 @@ class GoogLeNet(nn.Module):
         self.norm2: nn.Module = _lrn() if v.lrn else nn.Identity()
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
 
+    def _add_inception_stages(self, v: Variant) -> None:
+        """Inception (3a) to (5b), with the max pools between the three stages (Table 1)."""
+
         def inception(name: str) -> Inception:
-            return Inception(*(c(n) for n in INCEPTION_SPECS[name]), batch_norm=bn,
+            return Inception(*(self._channels(n) for n in INCEPTION_SPECS[name]), batch_norm=v.batch_norm,
                              branch3_kernel=v.branch3_kernel)
 
         self.inception3a = inception("inception3a")
@@ -276,20 +303,6 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(v.maxpool4_kernel, stride=2, ceil_mode=True)
         self.inception5a = inception("inception5a")
         self.inception5b = inception("inception5b")
-
-        self.aux1: InceptionAux | None = None
-        self.aux2: InceptionAux | None = None
-        if aux_logits:
-            aux_pool = v.aux_pool if stem == "imagenet" else "adaptive"
-            kwargs = dict(batch_norm=bn, pool=aux_pool, width=width,
-                          dropout=v.dropout_aux if dropout_aux is None else dropout_aux)
-            self.aux1 = InceptionAux(c(512), num_classes, **kwargs)  # on inception (4a)
-            self.aux2 = InceptionAux(c(528), num_classes, **kwargs)  # on inception (4d)
-
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(p=v.dropout if dropout is None else dropout)
-        self.fc = nn.Linear(c(1024), num_classes)
-        self._init_weights()
 
     def _init_weights(self) -> None:
         for m in self.modules():

@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..lookup import unknown
 from ._checks import check_image_batch
 
 __all__ = ["lenet5", "LeNet5", "ConnectionTableConv2d", "ScaledTanh", "C3_TABLE", "VARIANTS", "C3_OPTIONS"]
@@ -146,9 +146,9 @@ class LeNet5(nn.Module):
     ) -> None:
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"unknown LeNet-5 variant {variant!r}; choose one of: {', '.join(VARIANTS)}")
+            raise unknown("LeNet-5 variant", variant, VARIANTS)
         if c3 not in C3_OPTIONS:
-            raise ValueError(f"unknown C3 connection scheme {c3!r}; choose one of: {', '.join(C3_OPTIONS)}")
+            raise unknown("C3 connection scheme", c3, C3_OPTIONS)
         if not isinstance(padding, int) or not 0 <= padding <= 2:
             # More than (5 - 1) / 2 = 2 would create border outputs that see nothing but zeros.
             raise ValueError(f"padding must be 0, 1 or 2, got {padding!r}")

@@ -24,19 +24,17 @@ Where this departs from the paper:
 
 Where it departs from torchvision: no ResNeXt/wide options (`groups`, `width_per_group`), no dilation;
 the extra options above; every forward checks its input and raises a ValueError that says what the
-network expects. The check adds no parameters and is wrapped for torch.fx, so models stay traceable.
+network expects. The check adds no parameters, and torch.fx records it as one call (lib.models._checks),
+so the models stay traceable.
 """
 from __future__ import annotations
 
 import torch
-import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from ..lookup import unknown
 from ._checks import check_image_batch
-
-# Tracing with torch.fx records the input check as one call instead of running it on a Proxy.
-torch.fx.wrap("check_image_batch")
 
 __all__ = [
     "BasicBlock", "Bottleneck", "PreActBasicBlock", "ShortcutA", "ResNet", "CifarResNet",
@@ -243,9 +241,9 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         if version not in VERSIONS:
-            raise ValueError(f"unknown version {version!r}; choose one of: {', '.join(VERSIONS)}")
+            raise unknown("version", version, VERSIONS)
         if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose one of: {', '.join(STEMS)}")
+            raise unknown("stem", stem, STEMS)
         self.name = name
         self.stem = stem
         self.version = version
@@ -324,7 +322,7 @@ class CifarResNet(nn.Module):
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"a CIFAR ResNet has 6n+2 layers (20, 32, 44, 56, 110, ...), got depth={depth}")
         if shortcut not in SHORTCUTS:
-            raise ValueError(f"unknown shortcut {shortcut!r}; choose one of: {', '.join(SHORTCUTS)}")
+            raise unknown("shortcut", shortcut, SHORTCUTS)
         if plain and preact:
             raise ValueError("plain=True and preact=True: a plain network has no shortcut to pre-activate")
         n = (depth - 2) // 6

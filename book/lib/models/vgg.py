@@ -26,9 +26,9 @@ Where this departs from the paper:
     - `classifier="cifar"` replaces the three fully connected layers (fc6, fc7, fc8) by a single
       512 -> num_classes layer for 32x32 images: after five pools the feature map is 1x1x512, and a
       25088x4096 fc6 built for 224-pixel images would hold 103M parameters to look at 512 numbers.
-    - LRN (configuration A-LRN only) uses AlexNet's constants, as the paper says (section 2.1):
-      k=2, n=5, alpha=1e-4, beta=0.75. PyTorch's LocalResponseNorm divides alpha by n, so it gets
-      alpha=5e-4.
+    - LRN (configuration A-LRN only) is AlexNet's, as the paper says (section 2.1): the module
+      `lib.models.layers.LocalResponseNorm` with k=2, n=5, alpha=1e-4, beta=0.75. (PyTorch's
+      `nn.LocalResponseNorm` divides alpha by n, so it would need alpha=5e-4 for the same layer.)
 
 Where this departs from torchvision: the same layer names and order (`features.N`, `avgpool`,
 `classifier.{0,3,6}`), so torchvision's state_dicts load with strict=True and give identical
@@ -42,10 +42,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..lookup import unknown
 from ._checks import check_image_batch
+from .layers import LocalResponseNorm
 
-# Lower-case names in __all__ are registered as models in lib.models.MODELS, so the helper
-# `make_features` stays public but outside it.
+# Lower-case functions in __all__ are builders, and tests/test_models.py checks that each is registered in
+# lib.models.MODELS, so the helper `make_features` stays public but outside __all__.
 __all__ = [
     "VGG",
     "CONFIGS",
@@ -142,8 +144,8 @@ def make_features(config: str | Sequence[Sequence[str]], *, batch_norm: bool = F
     for stage in stages:
         for spec in stage:
             if spec == "LRN":
-                # AlexNet's k=2, n=5, alpha=1e-4, beta=0.75; PyTorch divides alpha by n.
-                layers.append(nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0))
+                # AlexNet's module and constants, as the paper says (section 2.1).
+                layers.append(LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
                 continue
             kernel, out_channels = _parse_conv(spec)
             layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=kernel, padding=kernel // 2))
@@ -158,7 +160,7 @@ def make_features(config: str | Sequence[Sequence[str]], *, batch_norm: bool = F
 def _stages(config: str | Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
     if isinstance(config, str):
         if config not in CONFIGS:
-            raise ValueError(f"unknown VGG configuration {config!r}; choose one of: {', '.join(CONFIGS)}")
+            raise unknown("VGG configuration", config, CONFIGS)
         return CONFIGS[config]
     return tuple(tuple(stage) for stage in config)
 
@@ -192,7 +194,7 @@ class VGG(nn.Module):
     ) -> None:
         super().__init__()
         if classifier not in _CLASSIFIERS:
-            raise ValueError(f"unknown classifier {classifier!r}; choose one of: {', '.join(_CLASSIFIERS)}")
+            raise unknown("classifier", classifier, _CLASSIFIERS)
         name = _NAMES.get(config, "VGG") if isinstance(config, str) else "VGG"
         self.name = name + ("-BN" if batch_norm else "")
         self.features = make_features(config, batch_norm=batch_norm)
