@@ -23,7 +23,7 @@
 from . import _compat  # noqa: F401  (display fixes for third-party tools)
 from . import (
     checkpoint, data, device, distributed, estimates, evaluation, experiments, history, initial_weights,
-    lookup, models, optim, quick, receptive_field, results, training, visualize,
+    inspection, lookup, models, optim, quick, receptive_field, results, training, visualize,
 )
 from .data import load_dataset
 from .device import device_name, get_device, seed_everything
@@ -37,7 +37,7 @@ from .training import fit
 __all__ = [
     # submodules
     "checkpoint", "data", "device", "distributed", "estimates", "evaluation", "experiments", "history",
-    "initial_weights", "lookup", "models", "optim", "quick", "receptive_field", "results", "training",
+    "initial_weights", "inspection", "lookup", "models", "optim", "quick", "receptive_field", "results", "training",
     "visualize",
     # names
     "MODELS", "get_model", "load_dataset", "fit", "evaluate", "predict", "History", "count_parameters",

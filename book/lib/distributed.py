@@ -25,6 +25,9 @@ changes what `fit` does. With several processes `fit` uses the functions below:
   process reports the metrics of the whole batch or test set;
 * `print0` and `save_on_main` print and write files on rank 0 only, `save_on_main` atomically, and
   `main_first` lets rank 0 download a dataset before the others read it.
+
+`watch_buckets` is for reading, not training: in a one-process group it records which gradient buckets
+DDP hands to the all-reduce during a backward pass, and when (chapter 7).
 """
 from __future__ import annotations
 
@@ -33,17 +36,19 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
     "LAUNCH_VARIABLES", "Launch", "launch_from_env", "backend_for", "device_for", "init", "cleanup",
     "local_batch_size", "shard", "rank_seed", "wrap", "all_reduce_sum", "broadcast_buffers",
     "gather_objects", "barrier", "main_first", "is_main", "print0", "save_on_main", "same_on_all_ranks",
+    "Bucket", "FIRST_LAYER_DONE", "watch_buckets",
 ]
 
 LAUNCH_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -306,3 +311,72 @@ def same_on_all_ranks(model: nn.Module) -> bool:
     dist.all_reduce(high, op=dist.ReduceOp.MAX)
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
     return bool(torch.equal(high, low))
+
+
+class Bucket(NamedTuple):
+    """One bucket of gradients as DDP hands it to its communication hook (`watch_buckets`)."""
+
+    index: int
+    tensors: int  # how many gradient tensors it holds
+    values: int  # how many numbers: 4 bytes each in float32
+    first: str  # the name of its first parameter: the latest layer in forward order, as backward runs
+    last: str  # the name of its last parameter
+
+
+# The event `watch_buckets` records when the gradient of the model's first parameter has been computed.
+FIRST_LAYER_DONE = "first layer's gradient computed"
+
+
+def watch_buckets(model: nn.Module, x: torch.Tensor, steps: int = 2, **options: Any) -> list[list[Bucket | str]]:
+    """Watch DDP at work: the buckets it sends, in order, during `steps` backward passes of `model` on `x`.
+
+    Wraps `model` in `DistributedDataParallel(model, **options)` (e.g. `bucket_cap_mb=0.25`) and replaces
+    its all-reduce with a communication hook that records each bucket and hands it back unchanged, which
+    is what the all-reduce of a single process computes. A hook on the first parameter's gradient (the
+    last one backward computes) records `FIRST_LAYER_DONE` among the buckets, showing which buckets were
+    sent before the backward pass ended. The loss is the cross-entropy against class 0; the gradients
+    accumulate (nothing is reset and no optimiser steps).
+
+    Args:
+        model: a classifier; its first parameter should belong to its first layer.
+        x: one batch of inputs on the model's device.
+        steps: how many forward and backward passes to watch (DDP rebuilds its buckets after the first).
+        options: passed on to `DistributedDataParallel`.
+
+    Returns:
+        For each pass, its events in order: a `Bucket` per bucket sent, and the string `FIRST_LAYER_DONE`.
+
+    Raises:
+        RuntimeError: no process group of exactly one process is initialised.
+        ValueError: `steps` is not a positive int.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() != 1:
+        raise RuntimeError("watch_buckets needs a process group of one process, e.g. "
+                           'dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)')
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    names = {p: n for n, p in model.named_parameters()}
+    events: list[Bucket | str] = []
+
+    # No annotations: DDP checks a hook's annotations against the real classes, and this module's
+    # `from __future__ import annotations` would turn them into strings that fail the check.
+    def record_bucket(state, bucket):  # noqa: ANN001, ANN202
+        tensors = bucket.parameters()
+        events.append(Bucket(bucket.index(), len(tensors), bucket.buffer().numel(),
+                             names[tensors[0]], names[tensors[-1]]))
+        done = torch.futures.Future()  # a hook returns a Future, like the all-reduce it replaces
+        done.set_result(bucket.buffer())
+        return done
+
+    ddp = nn.parallel.DistributedDataParallel(model, **options)
+    ddp.register_comm_hook(None, record_bucket)
+    handle = next(model.parameters()).register_hook(lambda grad: events.append(FIRST_LAYER_DONE))
+    passes = []
+    try:
+        for _ in range(steps):
+            events.clear()
+            F.cross_entropy(ddp(x), torch.zeros(len(x), dtype=torch.long, device=x.device)).backward()
+            passes.append(list(events))
+    finally:
+        handle.remove()
+    return passes
