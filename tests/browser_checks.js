@@ -1,7 +1,11 @@
-// Runs inside a page of the built book (tests/test_browser.py evaluates it with Playwright).
-// Returns {problems: [...], warnings: {...}, nav, nav_current, nav_visible, colab}: the problems fail the
-// test, the rest is checked or reported on the Python side. Plain ES2020, no dependencies.
-async () => {
+// Runs inside a page of the built book (tests/test_browser.py evaluates it with Playwright, once per window
+// width). Returns {problems: [...], warnings: {...}, nav, nav_current, nav_visible, colab, favicon}: the
+// problems fail the test, the rest is checked or reported on the Python side. Plain ES2020, no dependencies.
+// options.desktop: the window is wide enough (1200 px and more) for both sidebars and an output table of about
+// 105 characters; there outputs must fit unscrolled and tables show every column. Narrower, outputs may
+// scroll inside their own box, but no line of an output may wrap.
+async (options = {}) => {
+  const desktop = options.desktop !== false;
   const article = document.querySelector('article.bd-article');
   const out = {problems: [], altless_outputs: 0, sideways: {}};
   const say = (message) => out.problems.push(message);
@@ -142,10 +146,11 @@ async () => {
     }
   }
 
-  // 3. Outputs are read whole: a cell output's pre never scrolls sideways, and a line whose meaning depends on
-  //    alignment (a table row: two or more spaces inside the line; a rule such as ======) never wraps.
-  //    Prose lines may wrap (custom.css sets pre-wrap on outputs).
-  const aligned = (line) => /\S {2,}\S/.test(line) || /([=\-─━_*#+])\1{9,}/.test(line);
+  // 3. Outputs are read whole: a line whose meaning depends on alignment (a table row: two or more spaces
+  //    inside the line; a rule such as ======) never wraps. On a desktop a cell output's pre never scrolls
+  //    sideways and prose lines may wrap (custom.css sets pre-wrap there); narrower, outputs scroll inside
+  //    their box and no line wraps at all (a torchinfo row or a log line broken in two loses its columns).
+  const aligned = (line) => !desktop || /\S {2,}\S/.test(line) || /([=\-─━_*#+])\1{9,}/.test(line);
   const wrappedAlignedLines = (pre) => {
     const lines = [];
     let line = null;
@@ -177,14 +182,14 @@ async () => {
   };
   for (const pre of article.querySelectorAll('.cell_output pre')) {
     if (!pre.getClientRects().length) continue;
-    if (pre.scrollWidth > pre.clientWidth + 1) {
+    if (desktop && pre.scrollWidth > pre.clientWidth + 1) {
       const longest = Math.max(...pre.textContent.split('\n').map(l => l.length));
       say(`output too wide: ${describe(pre)} needs ${pre.scrollWidth} px (longest line ${longest} characters) ` +
           `in a ${pre.clientWidth} px box`);
     }
     const broken = wrappedAlignedLines(pre);
     if (broken.length) {
-      say(`output table wraps: ${broken.length} aligned line(s) of ${describe(pre)} do not fit the ` +
+      say(`output ${desktop ? 'table ' : ''}wraps: ${broken.length} ${desktop ? 'aligned ' : ''}line(s) of ${describe(pre)} do not fit the ` +
           `${pre.clientWidth} px box, e.g. "${broken[0].trim().slice(0, 50)}" (${broken[0].length} characters)`);
     }
   }
@@ -193,13 +198,22 @@ async () => {
     say(`the page scrolls sideways: ${page.scrollWidth} px wide in a ${window.innerWidth} px window`);
   }
 
-  // Not failures, reported as warnings: boxes a reader must scroll sideways to read whole (code, formulas).
+  // Boxes a reader must scroll sideways to read whole. On a desktop a table that does so fails (its last
+  // columns are off screen, and a reader does not see the scroll bar under a long table); narrower, tables
+  // scroll inside their own box. Code cells and formulas are reported as warnings.
   for (const el of article.querySelectorAll('*')) {
     if (el.matches(ignored) || !el.getClientRects().length || el.closest('.cell_output')) continue;
     if (scrolls(getComputedStyle(el).overflowX) && el.scrollWidth > el.clientWidth + 1) {
       const what = el.closest('.cell_input') ? 'code cell' : el.closest('.math, mjx-container') ? 'formula'
         : el.matches('table') || el.querySelector('table') ? 'table'
         : el.matches('pre') ? 'code block' : el.tagName.toLowerCase();
+      if (what === 'table' && desktop) {
+        const headers = [...el.querySelectorAll('th')].filter(th => th.getBoundingClientRect().right >
+                                                                    el.getBoundingClientRect().right + 1);
+        say(`table too wide: ${describe(el)} needs ${el.scrollWidth} px in a ${el.clientWidth} px box` +
+            (headers.length ? `; off screen: ${headers.map(th => th.innerText.trim()).join(', ')}` : ''));
+        continue;
+      }
       const seen = out.sideways[what] || {count: 0, widest: 0, box: el.clientWidth};
       seen.count += 1;
       if (el.scrollWidth > seen.widest) Object.assign(seen, {widest: el.scrollWidth, box: el.clientWidth});
@@ -207,8 +221,31 @@ async () => {
     }
   }
 
-  // Navigation sidebar and launch links, as absolute addresses without fragments.
+  // The page's frame: one search field at most, and nothing laid over the navigation (pydata-sphinx-theme
+  // 0.17 with sphinx-book-theme 1.3 added a second "Search" strip above the layout, over the sidebar's title).
+  const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden' &&
+    el.getBoundingClientRect().width > 0;
+  const searches = [...document.querySelectorAll('.search-button-field, .bd-search input')].filter(shown);
+  if (searches.length > 1) say(`${searches.length} search fields are shown (${searches.map(describe).join('; ')})`);
   const nav = document.querySelector('nav.bd-docs-nav');
+  const sidebar = document.querySelector('.bd-sidebar-primary');
+  if (nav && shown(nav)) {
+    // The first things of the sidebar (its search field, its title link) and the first link of the toc.
+    const firsts = [sidebar && sidebar.querySelector('.search-button-field, .bd-search'),
+                    sidebar && sidebar.querySelector('a'), [...nav.querySelectorAll('a')].find(shown)];
+    for (const el of firsts.filter(el => el && shown(el))) {
+      const r = el.getBoundingClientRect();
+      const x = r.left + Math.min(r.width / 2, 20), y = r.top + r.height / 2;
+      if (y < 0 || y > window.innerHeight || x < 0 || x > window.innerWidth) continue;
+      const top = document.elementFromPoint(x, y);
+      if (top && top !== el && !el.contains(top)) {
+        say(`the navigation is covered: ${describe(top)} lies over ${describe(el)}`);
+      }
+    }
+  }
+  out.favicon = [...document.querySelectorAll('link[rel~="icon"]')].map(l => l.href);
+
+  // Navigation sidebar and launch links, as absolute addresses without fragments.
   out.nav_visible = !!nav && nav.getClientRects().length > 0 && nav.getBoundingClientRect().width > 0;
   out.nav = nav ? [...nav.querySelectorAll('a.reference.internal')].map(a => a.href.split('#')[0]) : [];
   out.nav_current = nav ? [...nav.querySelectorAll('a.current')].map(a => a.href.split('#')[0]) : [];

@@ -24,11 +24,15 @@ PNG). So in a notebook write
 and `fig = plot_history(history)` shows nothing until `fig` (or `display(fig)`) is evaluated; to show
 several figures from one cell, call `display(...)` on each. The two field drawings also take `ax=`:
 they then draw on those axes and leave the figure, which is the caller's, open.
+
+Under IPython, importing this package makes figures display sharp and light (`formats`): SVG for plots,
+a 2x PNG or JPEG for pictures; see `lib.visualize.formats` for the rule.
 """
 from .curves import plot_history
 from .experiments import plot_final, plot_runs
 from .features import feature_maps, plot_feature_maps, plot_filters
 from .fields import draw_receptive_field, plot_effective_receptive_field
+from .formats import figure_bundle, use_sharp_figures
 from .images import as_display_image, confusion_matrix, plot_confusion_matrix, plot_predictions, show_images
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "confusion_matrix",
     "draw_receptive_field",
     "feature_maps",
+    "figure_bundle",
     "plot_confusion_matrix",
     "plot_effective_receptive_field",
     "plot_feature_maps",
@@ -45,4 +50,7 @@ __all__ = [
     "plot_predictions",
     "plot_runs",
     "show_images",
+    "use_sharp_figures",
 ]
+
+use_sharp_figures()  # under IPython: figures stored as SVG or a 2x raster (does nothing elsewhere)
