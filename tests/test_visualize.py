@@ -168,8 +168,13 @@ def test_plot_history_one_run_and_several():
     np.testing.assert_allclose(figure.axes[1].lines[1].get_ydata(), history.train_loss)
     figure = plot_history({"LeNet": history, "AlexNet": history})
     assert len(figure.axes) == 2 and len(figure.axes[1].lines) == 4
-    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    (legend,) = figure.legends  # one legend for both panels, below them: it covers no curve
+    labels = [text.get_text() for text in legend.get_texts()]
     assert labels == ["LeNet test", "LeNet train", "AlexNet test", "AlexNet train"]
+    assert figure.axes[0].get_legend() is None and figure.axes[1].get_legend() is None
+    figure.canvas.draw()
+    box = legend.get_window_extent()
+    assert all(box.y1 <= ax.get_window_extent().y0 for ax in figure.axes)
     assert figure.axes[1].get_yscale() == "linear"
 
 

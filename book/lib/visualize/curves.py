@@ -7,6 +7,14 @@ from matplotlib.figure import Figure
 from ..history import History
 
 
+def _legend_below(fig: Figure, ax: plt.Axes, columns: int) -> None:
+    """One legend for both panels, under them, where it cannot cover a curve: a run's colour, then test
+    (solid, dots) and train (dashed)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2 * columns, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+
+
 def plot_history(histories: History | dict[str, History], *, loss_scale: str = "linear") -> Figure:
     """Accuracy (left) and loss (right) per epoch; test solid, train dashed, one colour per run.
 
@@ -34,7 +42,7 @@ def plot_history(histories: History | dict[str, History], *, loss_scale: str = "
     loss_ax.set_yscale(loss_scale)
     if loss_scale == "log":
         loss_ax.set_ylabel("loss (log scale)")
-    acc_ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 + 0.06 * ((len(runs) - 1) // 3), 1, 1))
+    _legend_below(fig, acc_ax, columns=min(len(runs), 3))
     plt.close(fig)
     return fig

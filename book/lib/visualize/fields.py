@@ -140,7 +140,8 @@ def plot_effective_receptive_field(
         raise ValueError(f"expected an (H, W) heatmap, got shape {tuple(values.shape)}")
     fig, ax, created = _new_axes(ax, (4.5, 4))
     image = ax.imshow(values, cmap="magma", vmin=0, interpolation="nearest")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("|gradient|, share of the largest", fontsize=8)
     if field is not None:
         _draw_box(ax, field, None, values.shape, _BOX_ON_HEATMAP)
     ax.set_xlim(-0.5, values.shape[1] - 0.5)
