@@ -88,19 +88,23 @@ class ChapterRun:
     batch_size: int
     count: int = 1  # identical calls (e.g. variants with the same cost)
     max_steps_per_epoch: int | None = None
+    images: tuple[int, int] | None = None  # (train, test) of a fixed subset; default: the real dataset's
+    image_size: int | None = None  # side of a downsampled input; default: the dataset's
 
 
 def estimate_run_seconds(run: ChapterRun, gpu: GPUAssumptions = T4) -> dict:
     """Measure the run's network (torchinfo mult-adds, layer calls) and estimate its time on `gpu`."""
-    shape = (1, 28, 28) if run.dataset in ("mnist", "fashion_mnist") else (3, 32, 32)
-    n_train, n_test = REAL_SIZES[run.dataset]
+    channels, side = (1, 28) if run.dataset in ("mnist", "fashion_mnist") else (3, 32)
+    shape = (channels, run.image_size or side, run.image_size or side)
+    n_train, n_test = run.images or REAL_SIZES[run.dataset]
     macs, layers = network_profile(run.build, shape)
     seconds = run.count * t4_seconds(macs, layers=layers, train_images=n_train, test_images=n_test,
                                      epochs=run.epochs, batch_size=run.batch_size,
                                      max_steps_per_epoch=run.max_steps_per_epoch, gpu=gpu)
     return {"chapter": run.chapter, "label": run.label, "count": run.count, "dataset": run.dataset,
             "epochs": run.epochs, "batch_size": run.batch_size,
-            "max_steps_per_epoch": run.max_steps_per_epoch, "mult_adds_per_image": macs,
+            "max_steps_per_epoch": run.max_steps_per_epoch, "images": run.images,
+            "image_size": run.image_size, "mult_adds_per_image": macs,
             "layers": layers, "seconds": round(seconds, 1)}
 
 
@@ -110,6 +114,23 @@ def _quarter_vgg_a() -> nn.Module:
 
     stages = (("conv3-16",), ("conv3-32",), ("conv3-64",) * 2, ("conv3-128",) * 2, ("conv3-128",) * 2)
     return VGG(stages, batch_norm=True, num_classes=10, classifier="cifar")
+
+
+def _mlp_784_78_10() -> nn.Module:
+    """Chapter 1's MLP with as many parameters as LeNet-5 (62,020)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 78), nn.ReLU(), nn.Linear(78, 10))
+
+
+def _eighth_vgg(column: str, batch_norm: bool) -> Callable[[], nn.Module]:
+    """A builder of VGG's column `column` with an eighth of the channels and the CIFAR classifier."""
+    from lib.models.vgg import CONFIGS, VGG
+
+    def eighth(spec: str) -> str:
+        kind, width = spec.split("-")
+        return f"{kind}-{int(width) // 8}"
+
+    stages = tuple(tuple(eighth(spec) for spec in stage) for stage in CONFIGS[column])
+    return lambda: VGG(stages, batch_norm=batch_norm, num_classes=10, classifier="cifar")
 
 
 def _alexnet_cifar(norm: str, groups: int) -> Callable[[], nn.Module]:
@@ -127,45 +148,54 @@ def _googlenet_cifar(variant: str, aux_logits: bool) -> Callable[[], nn.Module]:
 # (update this table when a chapter's budget changes). Networks that a chapter builds step by step
 # are replaced by the library builder of the same architecture.
 CHAPTER_RUNS = (
-    # 01_lenet: epochs=12, batch_size=64: the step-by-step network and its "no activation after F6"
-    # twin (the same cost), the tanh variant and the tanh + Table I variant.
-    ChapterRun("01_lenet", "LeNet-5 (relu)", lambda: lib.models.lenet5(), "mnist", 12, 64, count=2),
-    ChapterRun("01_lenet", "LeNet-5 (tanh)", lambda: lib.models.lenet5(variant="tanh"), "mnist", 12, 64),
+    # 01_lenet: epochs=12, batch_size=64: the step-by-step network, then five seeds of the ReLU network,
+    # its "no activation after F6" twin (the same cost), the tanh and tanh + Table I variants and an MLP.
+    ChapterRun("01_lenet", "LeNet-5 (relu)", lambda: lib.models.lenet5(), "mnist", 12, 64, count=11),
+    ChapterRun("01_lenet", "LeNet-5 (tanh)", lambda: lib.models.lenet5(variant="tanh"), "mnist", 12, 64,
+               count=5),
     ChapterRun("01_lenet", "LeNet-5 (tanh, Table I)", lambda: lib.models.lenet5(variant="tanh", c3="table"),
-               "mnist", 12, 64),
-    # 02_alexnet: the ablation, five CIFAR-sized AlexNets (LRN's constant alone costs what "none" does),
-    # epochs=4 of at most 39 steps, batch_size=64.
+               "mnist", 12, 64, count=5),
+    ChapterRun("01_lenet", "MLP 784-78-10", _mlp_784_78_10, "mnist", 12, 64, count=5),
+    # 02_alexnet: the ablation, five CIFAR-sized AlexNets without dropout (LRN; none; BatchNorm; LRN's
+    # constant alone, which costs what "none" does; none with one group) over five seeds: epochs=4 of at
+    # most 40 steps, batch_size=32. (The ReLU/tanh runs train a 4-layer CNN for 150 steps: negligible.)
     *(ChapterRun("02_alexnet", f"AlexNet-CIFAR ({norm}, {groups} group{'s' * (groups > 1)})",
-                 _alexnet_cifar(norm, groups), "cifar10", 4, 64, count=2 if norm == "none" else 1,
-                 max_steps_per_epoch=39)
-      for norm, groups in (("lrn", 2), ("none", 2), ("batchnorm", 2), ("lrn", 1))),
-    # 03_vgg: the softmax-in-forward pair (quarter-width VGG-11-BN, epochs=4) and VGG-11 without and
-    # with BatchNorm (full width, CIFAR classifier, epochs=3), batch_size=64; a GPU takes the whole split.
+                 _alexnet_cifar(norm, groups), "cifar10", 4, 32, count=10 if norm == "none" else 5,
+                 max_steps_per_epoch=40)
+      for norm, groups in (("lrn", 2), ("none", 2), ("batchnorm", 2), ("none", 1))),
+    # 03_vgg: the softmax-in-forward pair (quarter-width VGG-11-BN, epochs=4), then columns A and E at an
+    # eighth of the width, with and without BatchNorm, three seeds (epochs=6), batch_size=64; a GPU takes
+    # the whole split.
     ChapterRun("03_vgg", "VGG-11/4-BN (softmax demo)", _quarter_vgg_a, "cifar10", 4, 64, count=2),
-    ChapterRun("03_vgg", "VGG-11 (CIFAR head)", lambda: lib.models.vgg11(num_classes=10, classifier="cifar"),
-               "cifar10", 3, 64),
-    ChapterRun("03_vgg", "VGG-11-BN (CIFAR head)",
-               lambda: lib.models.vgg11_bn(num_classes=10, classifier="cifar"), "cifar10", 3, 64),
-    # 04_googlenet: both variants with and without auxiliary heads, CIFAR stem, width 0.25,
-    # epochs=4, batch_size=128.
-    *(ChapterRun("04_googlenet", f"GoogLeNet/4 ({variant}, {'with' if aux else 'without'} heads)",
-                 _googlenet_cifar(variant, aux), "cifar10", 4, 128)
-      for variant in ("paper", "torchvision") for aux in (True, False)),
-    # 05_resnet on CUDA: the degradation experiment (plain and residual, depth 20 and 56, epochs=10,
-    # batch_size=128) and ResNet-18 with the CIFAR stem (epochs=18, batch_size=512).
-    ChapterRun("05_resnet", "plain-20", lambda: lib.models.resnet20(plain=True), "cifar10", 10, 128),
-    ChapterRun("05_resnet", "ResNet-20", lambda: lib.models.resnet20(), "cifar10", 10, 128),
-    ChapterRun("05_resnet", "plain-56", lambda: lib.models.resnet56(plain=True), "cifar10", 10, 128),
-    ChapterRun("05_resnet", "ResNet-56", lambda: lib.models.resnet56(), "cifar10", 10, 128),
+    *(ChapterRun("03_vgg", f"VGG-{column}/8{'-BN' * bn}", _eighth_vgg(column, bn), "cifar10", 6, 64,
+                 count=3)
+      for column in ("A", "E") for bn in (False, True)),
+    # 04_googlenet: the paper variant (no BatchNorm), CIFAR stem, width 0.25, with and without auxiliary
+    # heads, three seeds: epochs=3 of at most 100 steps, batch_size=64.
+    *(ChapterRun("04_googlenet", f"GoogLeNet/4 (paper, {'with' if aux else 'without'} heads)",
+                 _googlenet_cifar("paper", aux), "cifar10", 3, 64, count=3, max_steps_per_epoch=100)
+      for aux in (True, False)),
+    # 05_resnet: the degradation experiment, three seeds of five networks (plain and residual 20 and 56,
+    # ResNet-56 with zero-initialised last BatchNorms) on 256 training and 100 test images average-pooled
+    # to 16x16, epochs=32, batch_size=64; on CUDA, ResNet-18 with the CIFAR stem (epochs=18, batch 512).
+    *(ChapterRun("05_resnet", name, build, "cifar10", 32, 64, count=count, images=(256, 100),
+                 image_size=16)
+      for name, build, count in (("plain-20", lambda: lib.models.resnet20(plain=True), 3),
+                                 ("ResNet-20", lambda: lib.models.resnet20(), 3),
+                                 ("plain-56", lambda: lib.models.resnet56(plain=True), 3),
+                                 ("ResNet-56", lambda: lib.models.resnet56(), 6))),
     ChapterRun("05_resnet", "ResNet-18 (CIFAR stem)",
                lambda: lib.models.resnet18(num_classes=10, stem="cifar"), "cifar10", 18, 512),
-    # 06_comparison: the five CIFAR-sized networks, epochs=2, batch_size=64.
-    ChapterRun("06_comparison", "LeNet-5 (3x32x32)", lambda: lib.models.lenet5(in_channels=3, padding=0),
-               "cifar10", 2, 64),
-    ChapterRun("06_comparison", "AlexNet-CIFAR", lambda: lib.models.alexnet_cifar(), "cifar10", 2, 64),
-    ChapterRun("06_comparison", "VGG-11/4-BN", _quarter_vgg_a, "cifar10", 2, 64),
-    ChapterRun("06_comparison", "GoogLeNet/4", _googlenet_cifar("torchvision", True), "cifar10", 2, 64),
-    ChapterRun("06_comparison", "ResNet-20", lambda: lib.models.resnet20(), "cifar10", 2, 64),
+    # 06_comparison: the five CIFAR-sized networks and LeNet-5 again with ten times the steps, three seeds:
+    # one epoch of at most 128 (1,280) steps, batch_size=32.
+    *(ChapterRun("06_comparison", label, build, "cifar10", 1, 32, count=3, max_steps_per_epoch=steps)
+      for label, build, steps in (
+          ("LeNet-5 (3x32x32)", lambda: lib.models.lenet5(in_channels=3, padding=0), 128),
+          ("LeNet-5 (3x32x32), 10x steps", lambda: lib.models.lenet5(in_channels=3, padding=0), 1280),
+          ("AlexNet-CIFAR", lambda: lib.models.alexnet_cifar(), 128),
+          ("VGG-11/4-BN", _quarter_vgg_a, 128),
+          ("GoogLeNet/4", _googlenet_cifar("torchvision", True), 128),
+          ("ResNet-20", lambda: lib.models.resnet20(), 128))),
 )
 
 

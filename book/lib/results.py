@@ -82,6 +82,7 @@ def _write_atomic(path: Path, stored: dict[str, Any]) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             json.dump(stored, file, indent=1, sort_keys=False)
             file.write("\n")
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; results are for every reader
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

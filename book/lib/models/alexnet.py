@@ -28,7 +28,7 @@ Where the paper variant departs from the paper:
       without padding: (227 - 11) / 4 + 1 = 55 exactly.)
     - An adaptive average pool to 6x6 sits before the classifier (a no-op at 224 pixels), as in
       torchvision, so larger images work.
-    - Weights start from PyTorch's default initialisation, not N(0, 0.01) with biases of 1 (section 5).
+    - Weights start from PyTorch's default initialisation, not a normal distribution of standard deviation 0.01 with biases of 1 (section 5).
     - `norm="none" | "batchnorm"` and `groups=1` are ablation options the paper does not have
       ("none" keeps an `nn.Identity` in the slot, so the layer indices do not move).
 
@@ -40,7 +40,7 @@ network accepts (63x63) instead of failing inside the last pool.
 
 `alexnet_cifar` keeps the paper's design at a size that trains on a CPU, for 32x32 images:
     - conv1 is 5x5 with stride 1 (instead of 11x11 with stride 4, which would leave a 32-pixel image
-      with a 6x6 map after one layer); all convolutions keep the map size ("same" padding);
+      with a 7x7 map after one layer, padded by 2 as in this library); all convolutions keep the map size ("same" padding);
     - a quarter of the paper's widths (24-64-96-96-64) and hidden layers of 256 instead of 4096, so
       that an ablation of four networks trains in minutes on a CPU;
     - the three overlapping pools shrink 32 -> 15 -> 7 -> 3, and the classifier reads 3x3x64 = 576
