@@ -3,7 +3,7 @@
     lib.models            the networks (lenet, alexnet, vgg, googlenet, resnet), MODELS and get_model
     lib.data              datasets as tensors, with an offline fallback; sample photographs
     lib.training          fit: the training loop and its phases, the loss, on-device augmentation
-    lib.evaluation        evaluate, predict, the input normaliser
+    lib.evaluation        evaluate and predict (inputs normalised by `ImageData.normalizer`)
     lib.history           History: the record of a run (losses, accuracies, timings)
     lib.optim             optimisers, learning-rate schedules, parameter counts
     lib.checkpoint        saving a run after an epoch and resuming it exactly

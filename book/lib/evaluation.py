@@ -1,4 +1,4 @@
-"""Evaluating a trained model: loss and accuracy on a split, predicted classes, the input normalisation.
+"""Evaluating a trained model: loss and accuracy on a split, predicted classes.
 
 Every function here runs the model in eval mode without gradients and gives each module its own
 previous mode back afterwards (`lib.device.eval_mode`). Models may return a tuple in train mode
