@@ -79,16 +79,17 @@ QUICK_ADVICE = ("Choose Runtime > Change runtime type > T4 GPU, or quick mode (a
 IMPORT_MARKER = "# Where `lib` is:"
 IMPORT_FALLBACK = '''\
 # Where `lib` is: in book/, next to the notebooks, where Jupyter runs them. An editor may start
-# the kernel elsewhere (in the repository's root, say): then look next to this notebook and in book/.
+# the kernel elsewhere (in the repository's root, say): then look next to this notebook, in book/.
 import os, sys
 if not os.path.isdir("lib"):
-    _notebook = globals().get("__vsc_ipynb_file__") or os.environ.get("JPY_SESSION_NAME") or ""
+    _notebook = (globals().get("__vsc_ipynb_file__")  # VS Code
+                 or os.environ.get("JPY_SESSION_NAME") or "")  # Jupyter
     _places = [os.path.dirname(_notebook), "book"]
     _found = [d for d in _places if d and os.path.isdir(os.path.join(d, "lib"))]
     if _found:
         sys.path.insert(0, os.path.abspath(_found[0]))
     else:
-        print("lib not found: start Jupyter from the repository with `jupyter lab book/` (see README)")
+        print("lib not found: run `jupyter lab book/` in the repository (see README)")
 '''
 # The block as a previous run of this script inserted it (any version): from the marker to the print line.
 IMPORT_FALLBACK_PATTERN = re.compile(r"^# Where `lib` is:.*?^        print\(\"lib not found:[^\n]*\n\n?",

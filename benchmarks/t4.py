@@ -103,7 +103,8 @@ def estimate_run_seconds(run: ChapterRun, gpu: GPUAssumptions = T4) -> dict:
                                      max_steps_per_epoch=run.max_steps_per_epoch, gpu=gpu)
     return {"chapter": run.chapter, "label": run.label, "count": run.count, "dataset": run.dataset,
             "epochs": run.epochs, "batch_size": run.batch_size,
-            "max_steps_per_epoch": run.max_steps_per_epoch, "images": run.images,
+            "max_steps_per_epoch": run.max_steps_per_epoch,
+            "images": list(run.images) if run.images else None,
             "image_size": run.image_size, "mult_adds_per_image": macs,
             "layers": layers, "seconds": round(seconds, 1)}
 
