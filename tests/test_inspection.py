@@ -310,3 +310,14 @@ def test_watch_buckets_needs_a_process_group():
         pytest.skip("a process group is already initialised in this process")
     with pytest.raises(RuntimeError, match="process group of one process"):
         distributed.watch_buckets(mlp(), torch.randn(2, 4))
+
+
+def test_saved_for_backward_counts_what_autograd_keeps_by_layer_kind():
+    from lib.inspection import saved_for_backward
+
+    # Linear(4 -> 3) keeps its input (4 floats); ReLU keeps its output (3 floats); Linear(3 -> 2)
+    # keeps its input, the ReLU's output storage, which counts once; the weights are left out.
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    kept = saved_for_backward(model, (4,))
+    assert kept == {"Linear": 4 * 4, "ReLU": 3 * 4}
+    assert not model.training and not model[0].training  # modes restored

@@ -28,6 +28,7 @@ from .device import eval_mode, model_device
 from .receptive_field import LayerField, receptive_field
 
 __all__ = [
+    "saved_for_backward",
     "LayerCost", "WEIGHTED_LAYERS", "weights_and_mult_adds", "longest_path", "weight_depth", "Description",
     "describe", "stage_layers", "stage_ends",
 ]
@@ -286,3 +287,38 @@ def stage_ends(outputs: dict[str, Any]) -> dict[str, torch.Tensor]:
         if isinstance(output, torch.Tensor) and output.dim() == 4 and output.shape[-1] > 1:
             ends[output.shape[-1]] = (name, output[0])  # a later output at the same size replaces it
     return dict(ends.values())
+
+
+def saved_for_backward(model: nn.Module, input_size: Sequence[int]) -> dict[str, int]:
+    """Bytes that autograd keeps for one image's backward pass in training mode, by the kind of
+    layer that saved each tensor first (what activation memory really is, unlike torchinfo's
+    "forward/backward pass size"). Weights are left out; a storage counts once, so an in-place
+    ReLU's output, which is its input's storage, is not counted twice. Modes are restored after.
+    """
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, tuple[str, int]] = {}
+    layer = ["input"]
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in weights:
+            saved.setdefault(storage.data_ptr(), (layer[0], storage.nbytes()))
+        return tensor
+
+    def enter(module: nn.Module, _inputs: Any) -> None:
+        layer[0] = type(module).__name__
+
+    modes = {module: module.training for module in model.modules()}
+    hooks = [m.register_forward_pre_hook(enter) for m in model.modules() if not any(m.children())]
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            model.train()(torch.rand(1, *input_size, device=model_device(model)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, training in modes.items():
+            module.training = training
+    totals: dict[str, int] = {}
+    for kind, size in saved.values():
+        totals[kind] = totals.get(kind, 0) + size
+    return totals
