@@ -7,8 +7,6 @@ test that builds or caches a set gets its own data folder (tmp_path), never the 
 from __future__ import annotations
 
 import os
-import pickle
-import struct
 import sys
 import types
 
@@ -21,6 +19,7 @@ from lib import data
 from lib.data import DATASETS, PHOTOS, DamagedFilesError, ImageData, load_dataset, sample_digit, sample_image
 from lib.data import cache, mnist_m, names, photos
 from lib.data import digits as digit_sets
+from real_format import write_cifar_pickles, write_idx, write_idx_set
 from lib.data import torchvision_sets as tv
 
 TORCHVISION_SETS = ("mnist", "fashion_mnist", "cifar10")
@@ -48,12 +47,6 @@ def built(collection) -> dict[str, torch.Tensor]:
 # The real torchvision loading path, on tiny files written in the real formats.
 
 
-def write_idx(path, array: np.ndarray) -> None:
-    """Write a uint8 array in the IDX format of the MNIST files (big-endian header, then the raw bytes)."""
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
 def write_mnist_files(raw) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Write 20 training and 10 test images with known pixels and labels in the MNIST layout under `raw`."""
     rng = np.random.default_rng(0)
@@ -63,11 +56,7 @@ def write_mnist_files(raw) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     test_x = rng.integers(0, 256, size=(10, 28, 28), dtype=np.uint8)
     train_y = np.arange(20) % 10
     test_y = np.array([9, 8, 7, 6, 5, 4, 3, 2, 1, 0])
-    raw.mkdir(parents=True, exist_ok=True)
-    write_idx(raw / "train-images-idx3-ubyte", train_x)
-    write_idx(raw / "train-labels-idx1-ubyte", train_y)
-    write_idx(raw / "t10k-images-idx3-ubyte", test_x)
-    write_idx(raw / "t10k-labels-idx1-ubyte", test_y)
+    write_idx_set(raw, train_x, train_y, test_x, test_y)
     return train_x, train_y, test_x, test_y
 
 
@@ -112,22 +101,14 @@ def test_successful_download_prints_one_line(tmp_path, capsys, monkeypatch):
 
 def write_cifar_files(folder, rng) -> tuple[list[dict], dict, list[str]]:
     """Five training batches of four images, a test batch of five and the metadata, as CIFAR-10 pickles."""
-    folder.mkdir()
     names_ = ["truck", "ship", "horse", "frog", "dog", "deer", "cat", "bird", "automobile", "airplane"]
-    batches = []
-    for i in range(1, 6):  # four images per training batch: rows of 3072 bytes, red plane, green, blue
-        pixels = rng.integers(0, 256, size=(4, 3072), dtype=np.uint8)
-        batch = {"data": pixels, "labels": [i, i + 1, i + 2, i + 3]}
-        batches.append(batch)
-        with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump(batch, f)
+    # four images per training batch: rows of 3072 bytes, red plane, green, blue
+    batches = [{"data": rng.integers(0, 256, size=(4, 3072), dtype=np.uint8), "labels": [i, i + 1, i + 2, i + 3]}
+               for i in range(1, 6)]
     test = {"data": rng.integers(0, 256, size=(5, 3072), dtype=np.uint8), "labels": [0, 1, 2, 3, 4]}
     test["data"][0, :1024] = 255  # first test image: red plane full, green and blue empty
     test["data"][0, 1024:] = 0
-    with open(folder / "test_batch", "wb") as f:
-        pickle.dump(test, f)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": names_, "num_cases_per_batch": 4, "num_vis": 3072}, f)
+    write_cifar_pickles(folder, batches, test, names_)
     return batches, test, names_
 
 
