@@ -163,8 +163,12 @@ def test_quick_results_estimate_each_listed_chapter(quick_run):
     chapters = {c["chapter"]: c for c in estimate["chapters"]}
     assert set(chapters) == {run.chapter for run in t4.CHAPTER_RUNS}
     for chapter in chapters.values():
-        assert chapter["seconds"] == pytest.approx(sum(r["seconds"] for r in chapter["runs"]), abs=0.2)
-        assert all(positive(r["seconds"]) and positive(r["mult_adds_per_image"]) for r in chapter["runs"])
+        for end in (0, 1):
+            assert chapter["seconds"][end] == pytest.approx(sum(r["seconds"][end] for r in chapter["runs"]),
+                                                            abs=0.2)
+        assert chapter["seconds"][0] < chapter["seconds"][1]
+        assert all(positive(r["seconds"][0]) and positive(r["mult_adds_per_image"]) and
+                   positive(r["step_operators"]) for r in chapter["runs"])
 
 
 def test_t4_only_updates_the_estimates_and_nothing_else(quick_run, tmp_path):
@@ -190,32 +194,56 @@ def test_committed_estimates_follow_the_chapter_table(quick_run):
 
 # ----------------------------------------------------------------------------- the estimator by hand
 
-GPU = t4.GPUAssumptions(name="test", peak_flops=1e12, utilization=0.5, step_overhead_s=0.01,
-                           layer_overhead_s=0.001)  # 5e11 FLOP/s; 0.02 s per step with 10 layers
+GPU = t4.GPUAssumptions(name="test", peak_flops=1e12, utilization=0.5)  # 5e11 FLOP/s
+COST = dict(step_ops=200, eval_ops=60, operator_s=1e-4)  # 0.02 s per step, 0.006 s per evaluation batch
 
 
 def test_t4_seconds_compute_bound_by_hand():
     # 1,000 training images in batches of 100: 10 steps of 6 * 1e9 * 100 = 6e11 FLOP -> 1.2 s each.
     # 600 test images in batches of 512 and 88: 2 * 1e9 * (512 + 88) = 1.2e12 FLOP -> 2.4 s.
     # (1.2 * 10 + 2.4) * 2 epochs = 28.8 s.
-    seconds = t4.t4_seconds(1e9, layers=10, train_images=1_000, test_images=600, epochs=2,
-                               batch_size=100, gpu=GPU)
+    seconds = t4.t4_seconds(1e9, train_images=1_000, test_images=600, epochs=2, batch_size=100, gpu=GPU,
+                            **COST)
     assert seconds == pytest.approx(28.8)
 
 
-def test_t4_seconds_overhead_bound_by_hand():
-    # A tiny network: every step costs its launch overhead, 0.01 + 10 * 0.001 = 0.02 s (10 steps),
-    # every evaluation batch a third of it (2 batches): 0.2 + 2 * 0.02 / 3 per epoch.
-    seconds = t4.t4_seconds(1e3, layers=10, train_images=1_000, test_images=600, epochs=1,
-                               batch_size=100, gpu=GPU)
-    assert seconds == pytest.approx(0.2 + 0.04 / 3)
+def test_t4_seconds_operator_bound_by_hand():
+    # A tiny network: every step costs its operators, 200 * 1e-4 = 0.02 s (10 steps), every evaluation
+    # batch 60 * 1e-4 = 0.006 s (2 batches): 0.2 + 0.012 per epoch.
+    seconds = t4.t4_seconds(1e3, train_images=1_000, test_images=600, epochs=1, batch_size=100, gpu=GPU,
+                            **COST)
+    assert seconds == pytest.approx(0.212)
 
 
 def test_t4_seconds_max_steps_per_epoch_caps_the_training_steps():
     # As in the compute-bound case, but 4 of the 10 steps: (1.2 * 4 + 2.4) * 2 epochs = 14.4 s.
-    seconds = t4.t4_seconds(1e9, layers=10, train_images=1_000, test_images=600, epochs=2,
-                               batch_size=100, max_steps_per_epoch=4, gpu=GPU)
+    seconds = t4.t4_seconds(1e9, train_images=1_000, test_images=600, epochs=2, batch_size=100,
+                            max_steps_per_epoch=4, gpu=GPU, **COST)
     assert seconds == pytest.approx(14.4)
+
+
+def test_operator_counts_grow_with_the_network():
+    # A step dispatches its forward, backward and optimiser operators: deeper networks, more of them;
+    # an evaluation batch only the forward pass's and the loss's.
+    import lib
+    from benchmarks.operators import OperatorCount, step_operators
+
+    with OperatorCount() as count:
+        torch.ones(3).add(1).mul(2)
+    assert count.calls == 3
+    train20, eval20 = step_operators(lambda: lib.models.resnet20(), (3, 16, 16))
+    train56, eval56 = step_operators(lambda: lib.models.resnet56(), (3, 16, 16))
+    assert 0 < eval20 < train20 and 0 < eval56 < train56
+    assert train56 > 2 * train20 and eval56 > 2 * eval20
+    assert step_operators(lambda: lib.models.resnet20(), (3, 16, 16), augment=False)[0] < train20
+
+
+def test_setup_seconds_add_each_dataset_once():
+    assert t4.setup_seconds(set(), GPU) == list(GPU.setup_seconds)
+    low, high = t4.setup_seconds({"mnist", "cifar10"}, GPU)
+    downloads = {name: (a, b) for name, a, b in GPU.download_seconds}
+    assert low == GPU.setup_seconds[0] + downloads["mnist"][0] + downloads["cifar10"][0]
+    assert high == GPU.setup_seconds[1] + downloads["mnist"][1] + downloads["cifar10"][1]
 
 
 def test_t4_assumptions_reproduce_their_anchor():

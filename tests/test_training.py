@@ -533,14 +533,21 @@ BOOK = Path(__file__).resolve().parents[1] / "book"
 
 def test_t4_estimate_reads_a_chapter_from_the_results_file(tmp_path, capsys):
     results = tmp_path / "results.json"
-    runs = [{"label": "a", "count": 2, "seconds": 50.0}, {"label": "b", "count": 1, "seconds": 70.5}]
+    runs = [{"label": "a", "count": 2, "seconds": [50.0, 90.0]}, {"label": "b", "count": 1, "seconds": [70.5, 99]}]
     results.write_text(json.dumps({"t4_estimate": {
         "assumptions": {"name": "Tesla T4 (Colab)"},
-        "chapters": [{"chapter": "01_lenet", "runs": runs, "seconds": 120.5}]}}))
+        "chapters": [{"chapter": "01_lenet", "runs": runs, "seconds": [120.5, 189.0],
+                      "setup_seconds": [20.0, 65.0]}]}}))
     estimate = estimates.print_t4_estimate("01_lenet", results)
-    assert estimate["seconds"] == 120.5 and estimate["gpu"] == "Tesla T4 (Colab)"
+    assert estimate["seconds"] == [120.5, 189.0] and estimate["gpu"] == "Tesla T4 (Colab)"
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == "Full mode on a Tesla T4 (Colab): about 2 min of training in 3 lib.fit calls"
+    assert first == ("Full mode on a Tesla T4 (Colab): an estimated 2-3 min of training in 3 lib.fit calls, "
+                     "plus 20-65 s on a first run to clone, install and download")
+    old = tmp_path / "old.json"  # written by a bench.py from before the ranges
+    old.write_text(json.dumps({"t4_estimate": {"assumptions": {"name": "T4"},
+                                               "chapters": [{"chapter": "01_lenet", "seconds": 120.5}]}}))
+    with pytest.raises(ValueError, match="--t4-only"):
+        estimates.t4_estimate("01_lenet", old)
     with pytest.raises(ValueError, match=r"unknown chapter '09_x'.*01_lenet"):
         estimates.t4_estimate("09_x", results)
     with pytest.raises(FileNotFoundError, match="bench.py"):
@@ -551,7 +558,8 @@ def test_t4_estimate_covers_every_chapter_that_trains():
     # The committed results file has an estimate for every notebook that calls lib.fit.
     chapters = sorted(path.stem for path in BOOK.glob("0[1-6]_*.ipynb") if "lib.fit(" in path.read_text())
     for chapter in chapters:
-        assert estimates.t4_estimate(chapter)["seconds"] > 0, chapter
+        low, high = estimates.t4_estimate(chapter)["seconds"]
+        assert 0 < low < high, chapter
 
 
 def test_channels_last_is_on_for_cuda_only_by_default():

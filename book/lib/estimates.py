@@ -12,19 +12,21 @@ BENCHMARK_RESULTS = os.path.join(_REPOSITORY, "benchmarks", "results.json")
 
 
 def t4_estimate(chapter: str, results: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The benchmark's estimate of a chapter's full-mode training time on a Colab T4 GPU.
+    """The benchmark's estimate of a chapter's full-mode time on a Colab T4 GPU.
 
-    `benchmarks/bench.py` writes it to `benchmarks/results.json`: each `lib.fit` call of the chapter,
-    its network's mult-adds per image and layer count (measured with torchinfo), turned into seconds
-    from the T4's fp16 peak, an assumed utilisation and a per-step launch overhead, at the real
-    datasets' sizes (see `GPUAssumptions` in benchmarks/t4.py). An estimate, not a measurement.
+    `benchmarks/bench.py` writes it to `benchmarks/results.json`: each `lib.fit` call of the chapter at
+    the real datasets' sizes, priced by its network's mult-adds per image (torchinfo) at an assumed
+    share of the T4's fp16 peak, or by its operators per step (counted) at 10-20 us of CPU time each,
+    whichever is larger; plus the first cell's clone and install and the dataset download (see
+    `GPUAssumptions` in benchmarks/t4.py). An estimate, not a measurement.
 
     Args:
         chapter: the notebook's name without its extension, e.g. "02_alexnet".
         results: the results file (default: the repository's benchmarks/results.json).
 
     Returns:
-        {"chapter", "seconds", "runs", "gpu"}: the total, each run's entry, and the GPU's name.
+        {"chapter", "seconds", "setup_seconds", "runs", "gpu"}: the training time and the setup's, each
+        [low, high], each run's entry, and the GPU's name.
 
     Raises:
         FileNotFoundError: no results file (run the benchmark first).
@@ -35,28 +37,33 @@ def t4_estimate(chapter: str, results: str | os.PathLike | None = None) -> dict[
         raise FileNotFoundError(f"no benchmark results at {path}: run `python benchmarks/bench.py` first")
     with open(path) as file:
         estimate = json.load(file).get("t4_estimate")
-    if not estimate:
-        raise ValueError(f"{path} holds no T4 estimate: it was written by an older bench.py")
+    if not estimate or not isinstance(estimate["chapters"][0].get("seconds"), list):
+        raise ValueError(f"{path} holds no T4 estimate with ranges: run `python benchmarks/bench.py --t4-only`")
     chapters = {entry["chapter"]: entry for entry in estimate["chapters"]}
     if chapter not in chapters:
         raise unknown("chapter", chapter, sorted(chapters))
     entry = chapters[chapter]
-    return {"chapter": chapter, "seconds": entry["seconds"], "runs": entry["runs"],
-            "gpu": estimate["assumptions"]["name"]}
+    return {"chapter": chapter, "seconds": entry["seconds"], "setup_seconds": entry["setup_seconds"],
+            "runs": entry["runs"], "gpu": estimate["assumptions"]["name"]}
 
 
 def print_t4_estimate(chapter: str, results: str | os.PathLike | None = None) -> dict[str, Any]:
     """Print what `t4_estimate` says in two lines, e.g. before a chapter's training, and return it."""
     estimate = t4_estimate(chapter, results)
     calls = sum(run["count"] for run in estimate["runs"])
-    print(f"Full mode on a {estimate['gpu']}: about {_duration(estimate['seconds'])} of training "
-          f"in {calls} lib.fit call{'s' * (calls != 1)}")
-    print("(an estimate from each network's mult-adds, not a measurement: benchmarks/README.md)")
+    print(f"Full mode on a {estimate['gpu']}: an estimated {_span(estimate['seconds'])} of training in "
+          f"{calls} lib.fit call{'s' * (calls != 1)}, plus {_span(estimate['setup_seconds'])} on a "
+          f"first run to clone, install and download")
+    print("(estimated from each network's mult-adds and operators per step, not measured: "
+          "benchmarks/README.md)")
     return estimate
 
 
-def _duration(seconds: float) -> str:
-    """Seconds under a minute and a half, minutes under an hour and a half, hours beyond."""
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+def _span(seconds: list[float]) -> str:
+    """A range of seconds in one unit, e.g. "20-40 s", "3-6 min", "1.2-2.0 h"."""
+    low, high = seconds
+    if high < 90:
+        return f"{max(1, round(low))}-{max(1, round(high))} s"
+    if high < 5400:
+        return f"{max(1, round(low / 60))}-{max(1, round(high / 60))} min"
+    return f"{low / 3600:.1f}-{high / 3600:.1f} h"
