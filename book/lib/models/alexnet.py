@@ -59,7 +59,9 @@ from ..lookup import unknown
 from ._checks import check_image_batch
 from .layers import LocalResponseNorm
 
-__all__ = ["AlexNet", "ConvSpec", "LocalResponseNorm", "NORMS", "VARIANTS", "alexnet", "alexnet_cifar"]
+__all__ = [
+    "AlexNet", "CONVS", "ConvSpec", "LocalResponseNorm", "NORMS", "VARIANTS", "alexnet", "alexnet_cifar",
+]
 
 VARIANTS = ("torchvision", "paper")
 NORMS = ("lrn", "none", "batchnorm")
@@ -99,6 +101,9 @@ _CIFAR = (
     ConvSpec(96, 3, padding=1, grouped=True),
     ConvSpec(64, 3, padding=1, grouped=True, pooled=True),  # 7 -> 3
 )
+
+# The tables the builders use, by name: "torchvision" and "paper" (`alexnet`), "cifar" (`alexnet_cifar`).
+CONVS: dict[str, tuple[ConvSpec, ...]] = {"torchvision": _TORCHVISION, "paper": _PAPER, "cifar": _CIFAR}
 
 
 def _normalization(norm: str, channels: int) -> nn.Module:

@@ -37,7 +37,7 @@ from ..lookup import unknown
 from ._checks import check_image_batch
 
 __all__ = [
-    "BasicBlock", "Bottleneck", "PreActBasicBlock", "ShortcutA", "ResNet", "CifarResNet",
+    "BasicBlock", "Bottleneck", "PreActBasicBlock", "ShortcutA", "ResNet", "CifarResNet", "IMAGENET_STAGES",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
 ]
@@ -45,6 +45,12 @@ __all__ = [
 VERSIONS = ("1", "1.5")
 STEMS = ("imagenet", "cifar")
 SHORTCUTS = ("A", "B")
+# Table 1 of the paper: residual blocks per stage (conv2_x .. conv5_x) of the ImageNet networks, basic
+# blocks for 18 and 34 layers, bottlenecks from 50 on.
+IMAGENET_STAGES: dict[str, tuple[int, int, int, int]] = {
+    "resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3), "resnet50": (3, 4, 6, 3),
+    "resnet101": (3, 4, 23, 3), "resnet152": (3, 8, 36, 3),
+}
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -387,7 +393,8 @@ def resnet18(*, num_classes: int = 1000, version: str = "1.5", zero_init_residua
         zero_init_residual: zero the last BatchNorm scale of every block.
         stem: "imagenet" (7x7/2 convolution + max-pool) or "cifar" (3x3/1 convolution, no max-pool).
     """
-    return _resnet(BasicBlock, [2, 2, 2, 2], "ResNet-18", num_classes=num_classes, version=version,
+    return _resnet(BasicBlock, list(IMAGENET_STAGES["resnet18"]),
+                   "ResNet-18", num_classes=num_classes, version=version,
                    zero_init_residual=zero_init_residual, stem=stem)
 
 
@@ -397,7 +404,8 @@ def resnet34(*, num_classes: int = 1000, version: str = "1.5", zero_init_residua
 
     Args: as `resnet18`.
     """
-    return _resnet(BasicBlock, [3, 4, 6, 3], "ResNet-34", num_classes=num_classes, version=version,
+    return _resnet(BasicBlock, list(IMAGENET_STAGES["resnet34"]),
+                   "ResNet-34", num_classes=num_classes, version=version,
                    zero_init_residual=zero_init_residual, stem=stem)
 
 
@@ -411,7 +419,8 @@ def resnet50(*, num_classes: int = 1000, version: str = "1.5", zero_init_residua
         zero_init_residual: zero the last BatchNorm scale of every block.
         stem: "imagenet" (7x7/2 convolution + max-pool) or "cifar" (3x3/1 convolution, no max-pool).
     """
-    return _resnet(Bottleneck, [3, 4, 6, 3], "ResNet-50", num_classes=num_classes, version=version,
+    return _resnet(Bottleneck, list(IMAGENET_STAGES["resnet50"]),
+                   "ResNet-50", num_classes=num_classes, version=version,
                    zero_init_residual=zero_init_residual, stem=stem)
 
 
@@ -421,7 +430,8 @@ def resnet101(*, num_classes: int = 1000, version: str = "1.5", zero_init_residu
 
     Args: as `resnet50`.
     """
-    return _resnet(Bottleneck, [3, 4, 23, 3], "ResNet-101", num_classes=num_classes, version=version,
+    return _resnet(Bottleneck, list(IMAGENET_STAGES["resnet101"]),
+                   "ResNet-101", num_classes=num_classes, version=version,
                    zero_init_residual=zero_init_residual, stem=stem)
 
 
@@ -431,7 +441,8 @@ def resnet152(*, num_classes: int = 1000, version: str = "1.5", zero_init_residu
 
     Args: as `resnet50`.
     """
-    return _resnet(Bottleneck, [3, 8, 36, 3], "ResNet-152", num_classes=num_classes, version=version,
+    return _resnet(Bottleneck, list(IMAGENET_STAGES["resnet152"]),
+                   "ResNet-152", num_classes=num_classes, version=version,
                    zero_init_residual=zero_init_residual, stem=stem)
 
 

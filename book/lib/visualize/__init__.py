@@ -9,6 +9,9 @@ One module per kind of picture:
     curves     plot_history (accuracy and loss per epoch of one run or several)
     experiments  plot_runs (curves with a band over the seeds) and plot_final (final values per seed)
                  of a `lib.experiments.Comparison`
+    diagrams   the networks drawn from their configuration tables: draw_lenet, draw_alexnet_towers,
+               draw_vgg_configurations, draw_inception_module, draw_googlenet, draw_residual_blocks,
+               draw_ring_allreduce (and the layer lists they draw, e.g. `diagrams.vgg_layers`)
     fields     draw_receptive_field (the box of one unit on an image) and
                plot_effective_receptive_field (the gradient heatmap), for `lib.receptive_field`'s results
 
@@ -29,6 +32,10 @@ Under IPython, importing this package makes figures display sharp and light (`fo
 a 2x PNG or JPEG for pictures; see `lib.visualize.formats` for the rule.
 """
 from .curves import plot_history
+from .diagrams import (
+    draw_alexnet_towers, draw_googlenet, draw_inception_module, draw_lenet, draw_residual_blocks,
+    draw_ring_allreduce, draw_vgg_configurations,
+)
 from .experiments import plot_final, plot_runs
 from .features import feature_maps, plot_feature_maps, plot_filters
 from .fields import draw_receptive_field, plot_effective_receptive_field
@@ -38,7 +45,14 @@ from .images import as_display_image, confusion_matrix, plot_confusion_matrix, p
 __all__ = [
     "as_display_image",
     "confusion_matrix",
+    "draw_alexnet_towers",
+    "draw_googlenet",
+    "draw_inception_module",
+    "draw_lenet",
     "draw_receptive_field",
+    "draw_residual_blocks",
+    "draw_ring_allreduce",
+    "draw_vgg_configurations",
     "feature_maps",
     "figure_bundle",
     "plot_confusion_matrix",
