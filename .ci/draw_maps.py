@@ -29,6 +29,7 @@ def chapter_maps() -> dict[str, str]:
     maps = {f"map_{chapter}.svg": render_svg(diagrams.draw_chapter_map(network))
             for chapter, network in diagrams.maps.CHAPTERS.items()}
     maps["map_legend.svg"] = render_svg(diagrams.draw_map_legend())
+    maps["map_07_distributed.svg"] = render_svg(diagrams.draw_ring_allreduce(4))  # the appendix's card
     return maps
 
 
