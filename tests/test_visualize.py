@@ -131,6 +131,14 @@ def test_plot_feature_maps_grid():
         plot_feature_maps(model, torch.rand(3, 8, 8), ["classifier"])
 
 
+def test_plot_feature_maps_titles_name_the_blocks():
+    # a block with a title of its own (chapter 4: "branch1 (1x1)"), the other by its layer's name
+    figure = plot_feature_maps(Small(), torch.rand(3, 8, 8), ["features.0", "features.2"],
+                               titles={"features.0": "first conv"})
+    assert [block.get_suptitle() for block in figure.subfigs] == [
+        "first conv: 4x8x8, 4 most active channels", "features.2: 6x3x3, 6 most active channels"]
+
+
 def test_plot_filters_normalises_each_filter():
     weight = torch.randn(16, 3, 5, 5)
     figure = plot_filters(weight)

@@ -349,7 +349,7 @@ class GoogLeNet(nn.Module):
         x = self.inception5b(x)  # N x 1024 x 7 x 7
         x = torch.flatten(self.avgpool(x), 1)  # N x 1024
         x = self.fc(self.dropout(x))  # N x num_classes
-        if aux1 is not None and aux2 is not None:  # train mode with the heads: total loss uses all three
+        if aux1 is not None and aux2 is not None:  # train mode with heads: the loss uses all three
             return GoogLeNetOutputs(x, aux2, aux1)
         return x
 

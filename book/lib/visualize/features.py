@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
@@ -113,11 +113,13 @@ def plot_feature_maps(
     max_channels: int = 16,
     data: ImageData | None = None,
     ncols: int = 8,
+    titles: Mapping[str, str] | None = None,
 ) -> Figure:
     """One block of small images per layer: the `max_channels` most active channels of its output.
 
     Channels are ordered by their mean activation (strongest first) and labelled with their index;
-    each is scaled to its own range. `image` and `data` as for `feature_maps`.
+    each is scaled to its own range. `image` and `data` as for `feature_maps`. `titles` names a
+    layer's block in the figure (say "branch1: 1x1"); a layer without one is titled by its name.
     """
     if isinstance(layers, str):
         layers = [layers]
@@ -135,7 +137,8 @@ def plot_feature_maps(
     # column and push the others away from it.
     blocks = fig.subfigures(len(maps), 1, height_ratios=[block_rows[name] for name in maps], squeeze=False)
     for block, (name, output) in zip(blocks[:, 0], maps.items()):
-        _draw_channels(block, name, output, shown[name], block_rows[name], ncols)
+        title = (titles or {}).get(name, name)
+        _draw_channels(block, title, output, shown[name], block_rows[name], ncols)
     plt.close(fig)
     return fig
 
