@@ -273,7 +273,11 @@ SIDEBAR_SHOWN = """(selector) => {
   if (!bar) return null;
   const r = bar.getBoundingClientRect();
   const style = getComputedStyle(bar);
-  const link = [...bar.querySelectorAll('a')].find(a => a.getClientRects().length);
+  // a link inside the window: the theme scrolls a long sidebar to the current page's entry
+  const link = [...bar.querySelectorAll('a')].find(a => {
+    const l = a.getBoundingClientRect();
+    return a.getClientRects().length && l.top >= 0 && l.bottom <= innerHeight;
+  });
   let reachable = false;
   if (link) {
     const l = link.getBoundingClientRect();
