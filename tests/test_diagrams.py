@@ -1,8 +1,10 @@
 """lib.visualize.diagrams: every layer list equals the built model's layers, map sides included; the
-ring all-reduce schedule sums; the drawings show what the lists say; the stored chapter maps are current."""
+ring all-reduce schedule sums; the drawings show what the lists say; the overview maps show the
+models' measured numbers, without overlaps; the stored chapter maps are current."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import matplotlib
@@ -10,12 +12,16 @@ import matplotlib
 matplotlib.use("agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 from torch import nn  # noqa: E402
 
+from lib.inspection import weights_and_mult_adds  # noqa: E402
 from lib.models import get_model  # noqa: E402
 from lib.models.layers import LocalResponseNorm  # noqa: E402
 from lib.visualize import diagrams  # noqa: E402
+from lib.visualize.diagrams import overview  # noqa: E402
 from lib.visualize.formats import render_svg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,8 +213,142 @@ def _draw_maps_script():
 def test_the_stored_chapter_maps_are_what_the_code_draws_now():
     script = _draw_maps_script()
     maps = script.chapter_maps()
-    assert {"map_01_lenet.svg", "map_05_resnet.svg", "map_legend.svg"} <= set(maps)
+    assert {"map_01_lenet.svg", "map_05_resnet.svg", "map_legend.svg", "map_00_introduction.svg",
+            "map_06_comparison.svg"} <= set(maps)
     for filename, svg in maps.items():
         stored = (ROOT / "book" / "_static" / filename).read_text(encoding="utf-8")
         assert stored == svg, f"book/_static/{filename} is stale: run python .ci/draw_maps.py"
     assert render_svg(diagrams.draw_chapter_map("vgg16")) != maps["map_01_lenet.svg"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The overview maps of the introduction and the comparison: measured on the models.
+# --------------------------------------------------------------------------------------------------
+PARAMS = {"LeNet-5": 61_706, "AlexNet (2012)": 60_965_224, "VGG-16": 138_357_544,
+          "GoogLeNet": 6_624_904, "ResNet-18": 11_689_512}  # AlexNet: the paper's two towers
+FIELDS = {"LeNet-5": 32, "AlexNet (2012)": 195, "VGG-16": 212, "GoogLeNet": 379, "ResNet-18": 435}
+SHOWN = {"LeNet-5": "61.7 k · 423 k", "AlexNet (2012)": "61 M · 725 M", "VGG-16": "138 M · 15.5 G",
+         "GoogLeNet": "6.62 M · 1.5 G", "ResNet-18": "11.7 M · 1.81 G"}
+
+
+def _fields_by_hand(layers: list[diagrams.Layer]) -> list[int]:
+    """The field after every conv and pool layer of a chain: r += (k - 1) * jump, jump *= stride."""
+    size, jump, fields = 1, 1, []
+    for layer in layers:
+        if layer.kind in ("conv", "maxpool", "avgpool"):
+            size, jump = size + (layer.kernel - 1) * jump, jump * layer.stride
+            fields.append(size)
+    return fields
+
+
+def test_the_overview_maps_measure_the_library_s_models():
+    measured = diagrams.measure_networks()
+    assert {label: m.params for label, m in measured.items()} == PARAMS
+    assert {label: m.field for label, m in measured.items()} == FIELDS
+    by_hand = {"LeNet-5": diagrams.lenet_layers(), "VGG-16": diagrams.vgg_layers(),
+               "AlexNet (2012)": diagrams.alexnet_layers("paper")}  # chains: layer arithmetic
+    for label, layers in by_hand.items():
+        assert list(measured[label].fields) == _fields_by_hand(layers), label
+    for network in overview.NETWORKS:
+        model = _build(network.model, dict(network.options))
+        assert measured[network.label].params == sum(p.numel() for p in model.parameters())
+        costs, _ = weights_and_mult_adds(model, network.input_size)
+        weights_only = sum(cost.mult_adds for cost in costs.values())
+        # torchinfo's count adds the biases to lib.inspection's weights times positions
+        assert weights_only < measured[network.label].mult_adds < 1.02 * weights_only, network.label
+    assert measured["GoogLeNet"].mult_adds == 1_498_391_752  # without the auxiliary heads
+    assert {label: f"{overview.short_count(m.params)} · {overview.short_count(m.mult_adds)}"
+            for label, m in measured.items()} == SHOWN
+
+
+def test_short_counts_have_three_significant_digits():
+    assert [overview.short_count(n) for n in (950, 1000, 61_706, 60_965_224, 999_999_999,
+                                              1_498_391_752, 15_483_821_032)] == [
+        "950", "1 k", "61.7 k", "61 M", "1 G", "1.5 G", "15.5 G"]
+
+
+def _drawn(fig: Figure):
+    """Lay `fig` out as it is saved (its text placed), and return the renderer it was drawn with."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    return renderer
+
+
+def _extent(artist, fig: Figure):
+    return artist.get_window_extent(fig.canvas.get_renderer())
+
+
+def test_the_field_map_draws_each_network_s_fields_under_its_legend():
+    fig = diagrams.draw_field_map()
+    _drawn(fig)
+    ax = fig.axes[0]
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]  # not 224 px
+    expected = [f"{label} {field}" for label, field in FIELDS.items()]
+    assert [line.get_label() for line in lines] == expected
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == expected
+    measured = diagrams.measure_networks()
+    for line, (label, m) in zip(lines, measured.items()):
+        ys = list(line.get_ydata())
+        assert len(ys) == len(m.fields) + 1 and ys[-1] == m.field
+        assert ys[:-1] == [max(m.fields[:i + 1]) for i in range(len(m.fields))]  # largest so far
+        assert list(line.get_xdata()) == [i / len(m.fields) for i in range(len(m.fields) + 1)]
+    legend, top = _extent(ax.get_legend(), fig), max(_extent(line, fig).y1 for line in lines)
+    assert legend.y0 > top, "the legend covers a line"
+    assert ax.bbox.x0 < legend.x0 and legend.x1 < ax.bbox.x1, "the legend is wider than the plot"
+    note = next(t for t in ax.texts if t.get_text() == "224 px input")
+    below = ax.transData.inverted().transform((_extent(note, fig).x1, _extent(note, fig).y0))
+    under_note = [y for line in lines for x, y in zip(line.get_xdata(), line.get_ydata())
+                  if x <= below[0]]
+    assert max(under_note) < below[1], "a line crosses the input's label"
+
+
+def _marker_box(points, fig: Figure) -> Bbox:
+    """The square around the one round marker of a scatter, in display pixels."""
+    x, y = points.axes.transData.transform(points.get_offsets()[0])
+    radius = points.get_sizes()[0] ** 0.5 / 2 * fig.dpi / 72  # the size is an area in points²
+    return Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
+
+
+def test_the_cost_map_places_and_labels_each_network_without_overlaps():
+    fig = diagrams.draw_cost_map()
+    _drawn(fig)
+    ax = fig.axes[0]
+    measured = diagrams.measure_networks()
+    points = [tuple(c.get_offsets()[0]) for c in ax.collections]
+    assert points == [(m.mult_adds, m.params) for m in measured.values()]
+    labels = [t for t in ax.texts if "\n" in t.get_text()]
+    assert [t.get_text() for t in labels] == [f"{k}\n{v}" for k, v in SHOWN.items()]
+    texts = [_extent(t, fig) for t in ax.texts]  # the labels and the key to them
+    markers = [_marker_box(c, fig) for c in ax.collections]  # close points may touch each other
+    for i, text in enumerate(texts):
+        for other in texts[i + 1:] + markers:
+            assert not text.overlaps(other), (ax.texts[i].get_text(), text, other)
+    assert all(ax.bbox.contains(b.x0, b.y0) and ax.bbox.contains(b.x1, b.y1) for b in texts)
+
+
+def _landing_page_cards() -> dict[str, str]:
+    """{picture file: alt text} of the landing page's cards."""
+    text = (ROOT / "book" / "index.md").read_text(encoding="utf-8")
+    return dict(re.findall(r"^:img-top: _static/(\S+)\n:img-alt: (.+)$", text, flags=re.MULTILINE))
+
+
+def _after_each(text: str, names: list[str]) -> dict[str, str]:
+    """{name: the text from after `name` to the next of `names`} for each of `names` in `text`."""
+    starts = sorted((text.index(name), name) for name in names)
+    ends = [start for start, _ in starts[1:]] + [len(text)]
+    return {name: text[start + len(name):end] for (start, name), end in zip(starts, ends)}
+
+
+def test_the_landing_page_shows_the_drawn_maps_and_its_alt_texts_state_their_numbers():
+    cards = _landing_page_cards()
+    assert len(cards) == 8 and set(cards) <= set(_draw_maps_script().chapter_maps())
+    names = [label.split(" (")[0] for label in FIELDS]  # "AlexNet (2012)" is "AlexNet" there
+    fields = _after_each(cards["map_00_introduction.svg"], names)
+    assert {name: int(re.search(r"\d+", fields[name]).group()) for name in names} == dict(
+        zip(names, FIELDS.values()))
+    words = {"k": "thousand", "M": "million", "G": "billion"}
+    costs = _after_each(cards["map_06_comparison.svg"], names)
+    for name, shown in zip(names, SHOWN.values()):
+        stated = re.findall(r"([\d.]+) (thousand|million|billion)", costs[name])[:2]
+        assert [f"{n} {unit}" for n, unit in stated] == [
+            f"{n} {words[unit]}" for n, unit in (part.split() for part in shown.split(" · "))], name
