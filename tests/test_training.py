@@ -23,7 +23,7 @@ from lib.device import device_name, get_device, seed_everything
 from lib.evaluation import evaluate, predict
 from lib.history import History
 from lib.optim import count_parameters, lr_factor, make_optimizer
-from lib.quick import QUICK_ENV, pick, quick_mode, set_quick_mode
+from lib.quick import QUICK_ENV, quick_mode, set_quick_mode
 from lib.training import classification_loss, fit, random_crop_flip
 from lib.visualize import plot_history
 
@@ -110,13 +110,11 @@ def reload_quick(monkeypatch):
 def test_quick_mode_reads_the_environment(reload_quick, value, expected):
     reload_quick(value)
     assert quick_mode() is expected
-    assert pick(full="full", quick="quick") == ("quick" if expected else "full")
 
 
 def test_quick_mode_off_without_the_variable(reload_quick):
     reload_quick(None)
     assert not quick_mode()
-    assert pick(full=10, quick=1) == 10
 
 
 def test_device_names(monkeypatch):
@@ -552,6 +550,18 @@ def test_t4_estimate_reads_a_chapter_from_the_results_file(tmp_path, capsys):
         estimates.t4_estimate("09_x", results)
     with pytest.raises(FileNotFoundError, match="bench.py"):
         estimates.t4_estimate("01_lenet", tmp_path / "missing.json")
+
+
+def test_t4_estimate_gives_one_figure_when_both_ends_round_alike(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"t4_estimate": {
+        "assumptions": {"name": "T4"},
+        "chapters": [{"chapter": "05_resnet", "runs": [], "seconds": [335.0, 384.0],
+                      "setup_seconds": [60.0, 130.0]}]}}))
+    estimates.print_t4_estimate("05_resnet", results)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("Full mode on a T4: an estimated 6 min of training in 0 lib.fit calls")
+    assert "plus 1-2 min on a first run" in first
 
 
 def test_t4_estimate_covers_every_chapter_that_trains():

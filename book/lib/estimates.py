@@ -60,10 +60,14 @@ def print_t4_estimate(chapter: str, results: str | os.PathLike | None = None) ->
 
 
 def _span(seconds: list[float]) -> str:
-    """A range of seconds in one unit, e.g. "20-40 s", "3-6 min", "1.2-2.0 h"."""
+    """A range of seconds in one unit, e.g. "20-40 s", "3-6 min", "1.2-2.0 h"; one figure ("6 min")
+    when both ends round to it."""
     low, high = seconds
     if high < 90:
-        return f"{max(1, round(low))}-{max(1, round(high))} s"
-    if high < 5400:
-        return f"{max(1, round(low / 60))}-{max(1, round(high / 60))} min"
-    return f"{low / 3600:.1f}-{high / 3600:.1f} h"
+        ends, unit = (f"{max(1, round(x))}" for x in (low, high)), "s"
+    elif high < 5400:
+        ends, unit = (f"{max(1, round(x / 60))}" for x in (low, high)), "min"
+    else:
+        ends, unit = (f"{x / 3600:.1f}" for x in (low, high)), "h"
+    first, last = ends
+    return f"{first} {unit}" if first == last else f"{first}-{last} {unit}"
