@@ -81,6 +81,23 @@ def test_every_output_figure_has_alt_text(path):
     assert not missing, 'set "mystnb": {"image": {"alt": "..."}} on:\n' + "\n".join(missing)
 
 
+HIDDEN = {"remove-cell", "remove-input"}  # myst-nb leaves these cells' code out of the book
+HARNESS = re.compile(r"\blib\.pick\(|\bquick_mode\(|CNNBOOK_QUICK")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_the_rendered_book_shows_no_quick_mode_plumbing(path):
+    # The test suite's small budgets live in hidden cells: a reader sees the budget the book ran.
+    # The first code cell (Colab's set-up) may tell a reader how to turn quick mode on.
+    shown = []
+    for cell in _code_cells(_load(path))[1:]:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        source = "".join(cell["source"])
+        if not tags & HIDDEN and HARNESS.search(source):
+            shown.append(source[:80])
+    assert not shown, "move these into a cell tagged remove-cell:\n" + "\n".join(shown)
+
+
 def test_executor_keeps_the_last_state_of_progress_bars_and_merges_streams():
     ex = _executor()
     assert ex.collapse_carriage_returns("\r 10%|#\r 50%|#####\r100%|##########\nnext\n") == "100%|##########\nnext\n"
