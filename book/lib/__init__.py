@@ -31,7 +31,7 @@ from .evaluation import evaluate, predict
 from .history import History
 from .models import MODELS, get_model
 from .optim import count_parameters
-from .quick import pick, quick_mode
+from .quick import quick_mode
 from .training import fit
 
 __all__ = [
@@ -41,5 +41,5 @@ __all__ = [
     "visualize",
     # names
     "MODELS", "get_model", "load_dataset", "fit", "evaluate", "predict", "History", "count_parameters",
-    "get_device", "device_name", "seed_everything", "pick", "quick_mode",
+    "get_device", "device_name", "seed_everything", "quick_mode",
 ]

@@ -2,15 +2,15 @@
 
 The environment variable CNNBOOK_QUICK (set by the repository's root conftest.py) is read once, when
 `lib` is imported; `set_quick_mode` changes it for the process, for the benchmarks and for tests.
-Functions that train take `quick=None`, meaning "the process-wide mode".
+Functions that train take `quick=None`, meaning "the process-wide mode". The notebooks show the
+full-mode budget and shrink it for the test suite in a cell tagged `remove-cell` (hidden in the rendered
+book) that starts `if lib.quick_mode():`.
 """
 from __future__ import annotations
 
 import os
-from typing import TypeVar
 
 QUICK_ENV = "CNNBOOK_QUICK"
-T = TypeVar("T")
 
 _quick = os.environ.get(QUICK_ENV, "") not in ("", "0")
 
@@ -31,7 +31,3 @@ def resolve(quick: bool | None) -> bool:
     """`quick` if given, otherwise the process-wide mode."""
     return quick_mode() if quick is None else bool(quick)
 
-
-def pick(*, full: T, quick: T) -> T:
-    """Return `quick` in quick mode and `full` otherwise, e.g. `epochs = pick(full=10, quick=1)`."""
-    return quick if _quick else full
